@@ -1,0 +1,1 @@
+//! Signature verification for CSRs and for what the CA signs.

@@ -1,0 +1,2 @@
+//! The certa command.
+fn main() {}
