@@ -117,6 +117,25 @@ pub enum Error {
         source: Cause,
     },
 
+    /// The pending queue has reached its configured limit.
+    #[error("the CA server's queue of pending requests is full ({limit} requests); try again after the operator has processed some")]
+    QueueFull {
+        /// The configured limit.
+        limit: usize,
+    },
+
+    /// The CA server could not be reached, or answered with an error.
+    #[error("request to CA server {address} failed: {reason}")]
+    Server {
+        /// The server's address as configured (`host:port`).
+        address: String,
+        /// What went wrong: the connection error, a time-out, or the server's error code and message.
+        reason: String,
+        /// The HTTP client's error, if any.
+        #[source]
+        source: Option<Cause>,
+    },
+
     /// An instance's settings file could not be read or written.
     #[error("invalid settings in {}: {source}", path.display())]
     Settings {
@@ -144,6 +163,8 @@ impl Error {
             Error::InvalidCertificate { .. } => "invalid_certificate",
             Error::Crypto { .. } => "crypto",
             Error::KeyStore { .. } => "key_store",
+            Error::QueueFull { .. } => "queue_full",
+            Error::Server { .. } => "server",
             Error::Settings { .. } => "invalid_settings",
         }
     }

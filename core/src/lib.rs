@@ -5,6 +5,7 @@
 //! certificate profiles, the CA server's repository, the CA client and the
 //! HTTP API. Key stores themselves live in `certa-backends`.
 
+pub mod ca;
 pub mod error;
 pub mod fingerprint;
 pub mod fsutil;
