@@ -1,0 +1,124 @@
+//! Test helpers that check certa's output with implementations we did not
+//! write: OpenSSL's command line and pkilint.
+//!
+//! Each helper panics with the tool's full output when the tool fails, so a
+//! failing test shows why. These helpers are for tests only.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The result of running an external tool.
+#[derive(Debug)]
+pub struct ToolOutput {
+    /// Whether the tool exited with status 0.
+    pub success: bool,
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+}
+
+impl From<Output> for ToolOutput {
+    fn from(output: Output) -> Self {
+        ToolOutput {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `openssl` with `args` and returns its output, whatever its exit status.
+///
+/// # Panics
+///
+/// When `openssl` cannot be started (run `./test.sh`, which installs it).
+pub fn openssl<I, S>(args: I) -> ToolOutput
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("start openssl; ./test.sh installs it")
+        .into()
+}
+
+/// Runs `openssl` with `args` and returns its standard output.
+///
+/// # Panics
+///
+/// When `openssl` fails; the message has its standard error.
+pub fn openssl_ok<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let output = openssl(&args);
+    assert!(
+        output.success,
+        "openssl {args:?} failed:\n{}\n{}",
+        output.stdout, output.stderr
+    );
+    output.stdout
+}
+
+/// Checks `certificate` (PEM or DER, any file name) with `openssl verify -CAfile ca`.
+///
+/// # Panics
+///
+/// When OpenSSL does not accept the chain; the message has its output.
+pub fn assert_openssl_verifies(ca: &Path, certificate: &Path) {
+    let output = openssl([
+        "verify".as_ref(),
+        "-CAfile".as_ref(),
+        ca.as_os_str(),
+        certificate.as_os_str(),
+    ]);
+    assert!(
+        output.success && output.stdout.contains(": OK"),
+        "openssl verify -CAfile {} {} failed:\n{}\n{}",
+        ca.display(),
+        certificate.display(),
+        output.stdout,
+        output.stderr
+    );
+}
+
+/// Runs pkilint's RFC 5280 linter on a PEM certificate and returns the
+/// findings of severity ERROR or worse (empty when there are none).
+///
+/// # Panics
+///
+/// When `lint_pkix_cert` cannot be started (run `./test.sh`, which installs it).
+pub fn pkilint_errors(certificate_pem: &Path) -> String {
+    let output: ToolOutput = Command::new("lint_pkix_cert")
+        .args(["lint", "-s", "ERROR", "--document-format", "PEM"])
+        .arg(certificate_pem)
+        .output()
+        .expect("start lint_pkix_cert; ./test.sh installs pkilint")
+        .into();
+    let mut findings = output.stdout.trim().to_owned();
+    if !output.success && findings.is_empty() {
+        findings = format!("lint_pkix_cert failed: {}", output.stderr.trim());
+    }
+    findings
+}
+
+/// Checks that pkilint's RFC 5280 linter finds no error in a PEM certificate.
+///
+/// # Panics
+///
+/// When pkilint reports an error; the message lists the findings.
+pub fn assert_pkilint_clean(certificate_pem: &Path) {
+    let findings = pkilint_errors(certificate_pem);
+    assert!(
+        findings.is_empty(),
+        "pkilint found errors in {}:\n{findings}",
+        certificate_pem.display()
+    );
+}
