@@ -9,6 +9,7 @@
 
 mod algorithm;
 pub mod software;
+pub mod rcgen_signer;
 mod uri;
 pub mod verify;
 
