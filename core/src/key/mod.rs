@@ -8,8 +8,8 @@
 //! forbid them.
 
 mod algorithm;
-pub mod software;
 pub mod rcgen_signer;
+pub mod software;
 mod uri;
 pub mod verify;
 

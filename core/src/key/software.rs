@@ -153,7 +153,14 @@ impl SoftwareKey {
             Material::EcdsaP256(key) => key.to_pkcs8_der(),
             Material::EcdsaP384(key) => key.to_pkcs8_der(),
             Material::Rsa(_, key) => key.to_pkcs8_der(),
-            Material::Ed25519(key) => key.to_pkcs8_der(),
+            // ed25519-dalek writes a PKCS#8 v2 OneAsymmetricKey with the
+            // public key in it, which OpenSSL 3.0 cannot read; write the v1
+            // form of RFC 8410, section 7, instead.
+            Material::Ed25519(key) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: key.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_der(),
         }
         .map_err(|e| Error::crypto("encoding a PKCS#8 private key", e))?;
         Ok(Zeroizing::new(document.as_bytes().to_vec()))

@@ -92,6 +92,9 @@ pub enum KeyUriError {
 }
 
 /// Where a key is kept.
+// A key URI is parsed once and then passed by reference, so the size of the
+// `Pkcs11` variant costs nothing worth a `Box` in every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq)]
 pub enum KeyUri {
     /// An encrypted PKCS#8 PEM file. A relative path is relative to the instance directory.
@@ -104,6 +107,15 @@ impl KeyUri {
     /// Names the key file at `path`.
     pub fn file(path: impl Into<PathBuf>) -> Self {
         KeyUri::File(path.into())
+    }
+
+    /// The key file a `file:` URI names, with a relative path resolved
+    /// against `instance_dir`; `None` for a `pkcs11:` URI.
+    pub fn file_path(&self, instance_dir: &Path) -> Option<PathBuf> {
+        match self {
+            KeyUri::File(path) => Some(instance_dir.join(path)),
+            KeyUri::Pkcs11(_) => None,
+        }
     }
 
     /// The URI's scheme, `"file"` or `"pkcs11"`.
