@@ -47,6 +47,26 @@ pub struct ServerSettings {
     pub validity_days: u32,
 }
 
+impl ServerSettings {
+    /// The settings of a CA `root` in `directory` whose key is at `key` (a
+    /// key URI without a PIN value), with the default address, queue limit
+    /// and validity of issued certificates.
+    pub fn new(
+        root: impl Into<String>,
+        directory: impl Into<PathBuf>,
+        key: impl Into<String>,
+    ) -> Self {
+        ServerSettings {
+            root: root.into(),
+            directory: directory.into(),
+            key: key.into(),
+            listen: default_listen(),
+            max_pending_requests: default_max_pending(),
+            validity_days: default_validity_days(),
+        }
+    }
+}
+
 /// The CA client role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

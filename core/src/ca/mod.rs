@@ -13,6 +13,8 @@
 //! | `index.txt` | one line per issued certificate, in OpenSSL `ca` database format |
 //! | `audit.log` | one JSON line per event |
 
+pub mod setup;
+
 use std::path::{Path, PathBuf};
 
 /// The paths of a CA directory's files.
