@@ -41,7 +41,7 @@ use crate::{Error, Result};
 /// The validity of a self-signed CA certificate when none is given, in days (about ten years).
 pub const DEFAULT_CA_VALIDITY_DAYS: u32 = 3650;
 
-/// The longest validity a CA certificate may be given, in days (about a hundred years).
+/// The maximum validity of a CA certificate, in days (about a hundred years).
 pub const MAX_CA_VALIDITY_DAYS: u32 = 36_525;
 
 /// How far notBefore is set before the moment of set-up, so that a relying
@@ -57,7 +57,7 @@ const PUBLIC_FILE_MODE: u32 = 0o644;
 /// The mode of a key file.
 const KEY_FILE_MODE: u32 = 0o600;
 
-/// What a self-signed CA is made of.
+/// The inputs of a self-signed CA set-up.
 #[derive(Debug, Clone)]
 pub struct SelfSignedSetup {
     /// The file name root (`FLCA` gives `FLCA.cer`, `FLCA.key`, `FLCA.srl`).
@@ -70,15 +70,16 @@ pub struct SelfSignedSetup {
     pub algorithm: KeyAlgorithm,
     /// How long the CA certificate is valid, in days from now.
     pub validity_days: u32,
-    /// Where the new key is made; `None` gives `file:DIRECTORY/ROOT.key`.
+    /// The URI of the new key; `None` gives `file:DIRECTORY/ROOT.key`.
     pub key: Option<KeyUri>,
     /// Whether an existing CA may be replaced (its directory is removed).
     pub replace: bool,
 }
 
 impl SelfSignedSetup {
-    /// A set-up of the CA `root` in `directory` with `subject`, an ECDSA P-256
-    /// key in `DIRECTORY/ROOT.key` and a validity of [`DEFAULT_CA_VALIDITY_DAYS`].
+    /// Returns a set-up of the CA `root` in `directory` with `subject`, an
+    /// ECDSA P-256 key in `DIRECTORY/ROOT.key` and a validity of
+    /// [`DEFAULT_CA_VALIDITY_DAYS`].
     pub fn new(
         root: impl Into<String>,
         directory: impl Into<PathBuf>,
@@ -96,8 +97,8 @@ impl SelfSignedSetup {
     }
 }
 
-/// What an intermediate CA is made of: a key pair that exists already and
-/// the certificate an outside CA issued for it.
+/// The inputs of an intermediate CA set-up: an existing key pair and the
+/// certificate an outside CA issued for it.
 #[derive(Debug, Clone)]
 pub struct IntermediateSetup {
     /// The file name root.
@@ -115,7 +116,7 @@ pub struct IntermediateSetup {
     pub replace: bool,
 }
 
-/// What a set-up made.
+/// The result of a set-up: the files written and the CA certificate's details.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetupReport {
     /// The files written, the settings file included.
@@ -296,7 +297,7 @@ pub fn set_up_intermediate(
     )
 }
 
-/// What both kinds of set-up hand to [`finish_set_up`].
+/// The state both kinds of set-up pass to [`finish_set_up`].
 struct FinishInput<'a> {
     staging: Staging,
     existing: Existing,
@@ -414,7 +415,7 @@ fn check_validity_days(days: u32) -> Result<()> {
     Ok(())
 }
 
-/// The files whose presence in the CA directory means a CA is there.
+/// Lists the files whose presence in the CA directory means a CA is there.
 fn ca_files(target: &Path, root: &str) -> [PathBuf; 7] {
     let paths = CaPaths::new(target, root);
     [

@@ -13,7 +13,7 @@ use tempfile::TempDir;
 use crate::fsutil::{parent_directory, sync_directory};
 use crate::{Error, Result};
 
-/// What is at the target path before set-up.
+/// The contents of the target path before set-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Existing {
     /// Nothing: the staging directory is renamed to the target.
