@@ -13,6 +13,13 @@
 //! | `index.txt` | one line per issued certificate, in OpenSSL `ca` database format |
 //! | `audit.log` | one JSON line per event |
 
+pub mod audit;
+pub mod builder;
+pub mod index;
+pub mod profile;
+pub mod requests;
+pub mod serial;
+pub mod server;
 pub mod setup;
 
 use std::path::{Path, PathBuf};
