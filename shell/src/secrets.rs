@@ -1,0 +1,201 @@
+//! Passwords and PINs for shell functions.
+//!
+//! A function that needs a secret looks, in this order, at the `password` (or
+//! `pin`) option, at the environment variable named by `password_env` (or
+//! `pin_env`), at its default environment variable (such as
+//! `CERTA_CA_PASSWORD`), and, in the REPL only, asks without echo. A script
+//! run with `certa run` never waits for a prompt: it fails with a message that
+//! names the variable to set. Secrets are kept in [`SecretString`] and never
+//! shown or logged.
+
+use std::io::IsTerminal;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::engine::errors::{script_error, ScriptResult, PASSWORD_REQUIRED_CODE};
+use crate::engine::options::Options;
+
+/// The environment variable read for the CA's password or PIN when a call names none.
+pub const CA_PASSWORD_ENV: &str = "CERTA_CA_PASSWORD";
+/// The environment variable read for a client key's password when a call names none.
+pub const KEY_PASSWORD_ENV: &str = "CERTA_KEY_PASSWORD";
+
+/// The options through which a call is given a password or PIN.
+pub const SECRET_OPTIONS: [&str; 4] = ["password", "password_env", "pin", "pin_env"];
+
+/// Whether a missing secret may be asked for at the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompting {
+    /// The REPL: ask without echo.
+    Allowed,
+    /// A script: fail and name the variable to set.
+    Forbidden,
+}
+
+/// A secret that a function needs.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretSpec {
+    /// What the secret is, for prompts and errors ("CA password").
+    pub what: &'static str,
+    /// The environment variable read when no option names one.
+    pub default_env: &'static str,
+    /// Whether the secret protects a new key, so a prompt asks twice.
+    pub new_key: bool,
+}
+
+/// Reads the secret `spec` describes from `options` (`password`,
+/// `password_env`, and their `pin` twins), the environment or a prompt.
+///
+/// # Errors
+///
+/// A `password_required` error naming the environment variable to set, when
+/// there is no secret and no prompt is allowed; an `invalid_input` error for
+/// an empty secret or a named variable that is not set.
+pub fn read_secret(
+    options: &mut Options,
+    spec: SecretSpec,
+    prompting: Prompting,
+) -> ScriptResult<SecretString> {
+    let function = options.function();
+    let literal = match options.opt_string("password")? {
+        Some(password) => Some(password),
+        None => options.opt_string("pin")?,
+    };
+    let named_env = match options.opt_string("password_env")? {
+        Some(name) => Some(name),
+        None => options.opt_string("pin_env")?,
+    };
+
+    if let Some(literal) = literal {
+        return non_empty(SecretString::from(literal), function, spec);
+    }
+
+    if let Some(name) = named_env {
+        return match std::env::var(&name) {
+            Ok(value) => non_empty(SecretString::from(value), function, spec),
+            Err(_) => Err(script_error(
+                PASSWORD_REQUIRED_CODE,
+                format!(
+                    "{function} needs the {}: the environment variable {name} named by password_env is not set; set it and run again",
+                    spec.what
+                ),
+            )),
+        };
+    }
+
+    if let Ok(value) = std::env::var(spec.default_env) {
+        tracing::debug!(
+            variable = spec.default_env,
+            "{function}: read the {} from the environment",
+            spec.what
+        );
+        return non_empty(SecretString::from(value), function, spec);
+    }
+
+    if prompting == Prompting::Allowed && std::io::stdin().is_terminal() {
+        return prompt(function, spec);
+    }
+
+    Err(script_error(
+        PASSWORD_REQUIRED_CODE,
+        format!(
+            "{function} needs the {}: set the environment variable {}, or name another one with password_env: \"NAME\"",
+            spec.what, spec.default_env
+        ),
+    ))
+}
+
+fn non_empty(secret: SecretString, function: &str, spec: SecretSpec) -> ScriptResult<SecretString> {
+    if secret.expose_secret().is_empty() {
+        return Err(script_error(
+            "invalid_input",
+            format!(
+                "{function}: the {} is empty; give a non-empty one",
+                spec.what
+            ),
+        ));
+    }
+    Ok(secret)
+}
+
+/// Asks for the secret without echo; a new key's secret is asked twice.
+fn prompt(function: &str, spec: SecretSpec) -> ScriptResult<SecretString> {
+    let first = ask(&format!("{} for {function}: ", spec.what))?;
+    if spec.new_key {
+        let second = ask(&format!("{} again: ", spec.what))?;
+        if first.expose_secret() != second.expose_secret() {
+            return Err(script_error(
+                "invalid_input",
+                format!("{function}: the two {}s differ; try again", spec.what),
+            ));
+        }
+    }
+    non_empty(first, function, spec)
+}
+
+fn ask(prompt: &str) -> ScriptResult<SecretString> {
+    rpassword::prompt_password(prompt)
+        .map(SecretString::from)
+        .map_err(|e| {
+            script_error(
+                PASSWORD_REQUIRED_CODE,
+                format!("failed to read a password from the terminal: {e}"),
+            )
+        })
+}
+
+/// Tells whether a line of REPL input may hold a password or PIN, so that it
+/// is kept out of the history: `password:`, `pin =`, `pin-value=` and the
+/// like, in any case. `password_env:` names a variable and is no secret.
+pub fn may_hold_secret(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    if lower.contains("pin-value") {
+        return true;
+    }
+    for word in ["password", "passphrase", "pin"] {
+        let mut rest = lower.as_str();
+        while let Some(index) = rest.find(word) {
+            let before = &rest[..index];
+            let after = &rest[index + word.len()..];
+            rest = after;
+            let starts_word = before
+                .chars()
+                .last()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+            let assigned = after
+                .trim_start_matches(['"', '\''])
+                .trim_start()
+                .starts_with([':', '=']);
+            if starts_word && assigned {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_option_is_secret() {
+        assert!(may_hold_secret(
+            r#"configure_server(#{root: "FLCA", password: "x"})"#
+        ));
+        assert!(may_hold_secret(r#"issue(id, #{ "pin" : "1234" })"#));
+        assert!(may_hold_secret("let m = #{}; m.password = \"x\""));
+        assert!(may_hold_secret(
+            "configure_server(#{key: \"pkcs11:token=a;object=b?pin-value=1\"})"
+        ));
+    }
+
+    #[test]
+    fn password_env_is_no_secret() {
+        assert!(!may_hold_secret(
+            r#"issue(id, #{password_env: "CERTA_CA_PASSWORD"})"#
+        ));
+        assert!(!may_hold_secret("pending()"));
+        assert!(!may_hold_secret("let spinner = 1"));
+    }
+}
