@@ -247,7 +247,7 @@ fn ca_files_without_settings_are_refused_too() {
 }
 
 #[test]
-fn replace_makes_a_new_ca_and_removes_the_old() {
+fn replace_makes_a_new_ca_and_keeps_the_old() {
     let instance = tempfile::tempdir().unwrap();
     let old = set_up(instance.path(), &self_signed(KeyAlgorithm::EcdsaP256)).unwrap();
     let old_key = fs::read(instance.path().join("flca/FLCA.key")).unwrap();
@@ -267,7 +267,12 @@ fn replace_makes_a_new_ca_and_removes_the_old() {
     assert_openssl_verifies(&certificate, &certificate);
     let audit = fs::read_to_string(instance.path().join("flca/audit.log")).unwrap();
     assert_eq!(audit.lines().count(), 1, "{audit}");
-    assert_eq!(entries(instance.path()), ["certa.yaml", "flca"]);
+    let names = entries(instance.path());
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names[..2], ["certa.yaml", "flca"]);
+    assert!(names[2].starts_with("flca.replaced-"), "{names:?}");
+    let archived_key = instance.path().join(&names[2]).join("FLCA.key");
+    assert_eq!(fs::read(archived_key).unwrap(), old_key);
 }
 
 #[test]

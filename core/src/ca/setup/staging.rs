@@ -23,8 +23,10 @@ pub(super) enum Existing {
     /// the new CA is in place they are moved into it, except those the new
     /// CA has too.
     Leftovers,
-    /// A CA that is being replaced: it is moved aside, and removed once the
-    /// new CA is in place.
+    /// A CA that is being replaced: it is moved aside, and kept as
+    /// `NAME.replaced-TIMESTAMP` once the new CA is in place, because its
+    /// issued certificates, index and audit log are the record of what it
+    /// signed.
     OldCa,
 }
 
@@ -152,6 +154,17 @@ impl Published {
             return Ok(());
         };
 
+        if self.existing == Existing::OldCa {
+            let archive = archive_path(&self.target);
+            fs::rename(aside, &archive)
+                .map_err(|e| Error::io("keep the replaced CA as", &archive, e))?;
+            tracing::warn!(
+                directory = %archive.display(),
+                "the replaced CA's files are kept; remove them when no longer needed"
+            );
+            return sync_directory(parent_directory(&self.target));
+        }
+
         let mut kept = Vec::new();
         if self.existing == Existing::Leftovers {
             kept = move_leftovers_back(aside, &self.target)?;
@@ -203,6 +216,24 @@ fn restore(aside: &Path, target: &Path) {
             "could not move the old CA directory back; move it back by hand"
         );
     }
+}
+
+/// A free, visible name next to `target` for a replaced CA:
+/// `NAME.replaced-YYYYMMDDTHHMMSSZ`, with `-2`, `-3`... if that is taken.
+fn archive_path(target: &Path) -> PathBuf {
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_else(|_| "unknown-time".to_owned());
+    let base = format!("{}.replaced-{stamp}", target.display());
+    let mut candidate = PathBuf::from(&base);
+    let mut counter = 2;
+    while candidate.exists() {
+        candidate = PathBuf::from(format!("{base}-{counter}"));
+        counter += 1;
+    }
+    candidate
 }
 
 /// A free name next to `target` for what is moved aside.
@@ -329,6 +360,32 @@ mod tests {
         assert_eq!(
             fs::read_to_string(target.join("FLCA.cer")).expect("read"),
             "old"
+        );
+    }
+
+    #[test]
+    fn finish_keeps_the_replaced_ca() {
+        let instance = tempfile::tempdir().expect("temporary directory");
+        let target = instance.path().join("flca");
+        fs::create_dir(&target).expect("create");
+        fs::write(target.join("index.txt"), "old index").expect("write");
+        let staging = Staging::new(&target).expect("staging");
+        fs::write(staging.path().join("FLCA.cer"), "new").expect("write");
+
+        staging
+            .publish(Existing::OldCa)
+            .expect("publish")
+            .finish()
+            .expect("finish");
+
+        let all = names(instance.path());
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all[0], "flca");
+        assert!(all[1].starts_with("flca.replaced-"), "{all:?}");
+        let archive = instance.path().join(&all[1]);
+        assert_eq!(
+            fs::read_to_string(archive.join("index.txt")).expect("read"),
+            "old index"
         );
     }
 }
