@@ -78,7 +78,9 @@ pub enum Error {
     /// A certificate signing request was rejected.
     #[error("invalid CSR: {reason}")]
     InvalidCsr {
-        /// Why the CSR was rejected.
+        /// The kind of rejection, for matching in code.
+        kind: crate::csr::CsrErrorKind,
+        /// Why the CSR was rejected, naming the value involved.
         reason: String,
         /// The parser's or verifier's error, if any.
         #[source]
@@ -96,6 +98,10 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+
+    /// A signature could not be verified.
+    #[error(transparent)]
+    Signature(#[from] crate::key::verify::SignatureError),
 
     /// A cryptographic operation failed.
     #[error("{operation} failed: {source}")]
@@ -136,6 +142,18 @@ pub enum Error {
         source: Option<Cause>,
     },
 
+    /// The HTTP server could not start or run.
+    #[error("HTTP server failed to {operation}: {source}; {hint}")]
+    HttpServer {
+        /// What the server was doing ("listen on 127.0.0.1:8443").
+        operation: String,
+        /// What the operator can do about it.
+        hint: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// An instance's settings file could not be read or written.
     #[error("invalid settings in {}: {source}", path.display())]
     Settings {
@@ -160,11 +178,13 @@ impl Error {
             Error::AlreadyExists { .. } => "already_exists",
             Error::InvalidInput { .. } => "invalid_input",
             Error::InvalidCsr { .. } => "invalid_csr",
+            Error::Signature(error) => error.code(),
             Error::InvalidCertificate { .. } => "invalid_certificate",
             Error::Crypto { .. } => "crypto",
             Error::KeyStore { .. } => "key_store",
             Error::QueueFull { .. } => "queue_full",
             Error::Server { .. } => "server",
+            Error::HttpServer { .. } => "http_server",
             Error::Settings { .. } => "invalid_settings",
         }
     }
@@ -186,9 +206,11 @@ impl Error {
         }
     }
 
-    /// Builds an [`Error::InvalidCsr`] without a cause.
+    /// Builds an [`Error::InvalidCsr`] of kind
+    /// [`CsrErrorKind::Other`](crate::csr::CsrErrorKind::Other) without a cause.
     pub fn invalid_csr(reason: impl Into<String>) -> Self {
         Error::InvalidCsr {
+            kind: crate::csr::CsrErrorKind::Other,
             reason: reason.into(),
             source: None,
         }

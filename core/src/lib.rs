@@ -6,9 +6,12 @@
 //! HTTP API. Key stores themselves live in `certa-backends`.
 
 pub mod ca;
+pub mod client;
+pub mod csr;
 pub mod error;
 pub mod fingerprint;
 pub mod fsutil;
+pub mod http;
 pub mod key;
 pub mod name;
 pub mod settings;

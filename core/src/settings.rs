@@ -83,6 +83,9 @@ pub struct ClientSettings {
     /// Requests this client has submitted, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<SubmittedRequest>,
+    /// The file name root of the CA certificate last fetched from the server (`FLCA` for `FLCA.cer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_root: Option<String>,
 }
 
 /// The person the CA operator can call about a request.
@@ -178,6 +181,7 @@ mod tests {
                 },
                 directory: default_client_directory(),
                 requests: Vec::new(),
+                ca_root: None,
             }),
         };
 
