@@ -11,6 +11,8 @@ use certa_core::key::{KeyStore, KeyUri};
 
 #[cfg(feature = "file")]
 pub mod file;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 
 /// Opens the key store that holds `key`.
 ///
@@ -46,10 +48,7 @@ fn open_file(_instance_dir: &Path) -> certa_core::Result<Box<dyn KeyStore>> {
 
 #[cfg(feature = "pkcs11")]
 fn open_pkcs11(uri: &certa_core::key::Pkcs11Uri) -> certa_core::Result<Box<dyn KeyStore>> {
-    // TODO: return Ok(Box::new(pkcs11::Pkcs11KeyStore::open(uri)?)) once backends/src/pkcs11/ exists.
-    Err(certa_core::Error::Unsupported {
-        what: format!("key URI {uri}: the PKCS#11 key store is not written yet"),
-    })
+    Ok(Box::new(pkcs11::Pkcs11KeyStore::open(uri)?))
 }
 
 #[cfg(not(feature = "pkcs11"))]
