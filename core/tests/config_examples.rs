@@ -63,7 +63,7 @@ fn softhsm_example_names_a_token_key_with_pin_from_environment() {
     };
     assert_eq!(key.token.as_deref(), Some("certa"));
     assert_eq!(key.object.as_deref(), Some("FLCA"));
-    assert_eq!(key.pin, Some(PinSource::Env("CERTA_PIN".to_owned())));
+    assert_eq!(key.pin, Some(PinSource::Env("CERTA_TOKEN_PIN".to_owned())));
     assert_eq!(
         key.module(),
         Some(PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"))
