@@ -377,6 +377,9 @@ async fn unknown_number_404() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
         assert_eq!(error_code(&body), "not_found", "{path}");
     }
+    let (_, body) = api.get("/v1/certificates/not-a-number").await;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("decimal"), "{body}");
     assert!(api.is_healthy().await);
 }
 

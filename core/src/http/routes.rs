@@ -53,7 +53,7 @@ pub fn routes(
         .and(warp::query::<CertificateQuery>())
         .and(with_server.clone())
         .then(get_certificates);
-    let certificate = warp::path!("v1" / "certificates" / u64)
+    let certificate = warp::path!("v1" / "certificates" / String)
         .and(warp::get())
         .and(with_server)
         .then(get_certificate);
@@ -154,7 +154,18 @@ async fn get_certificates(query: CertificateQuery, server: Arc<CaServer>) -> Res
     }
 }
 
-async fn get_certificate(number: u64, server: Arc<CaServer>) -> Response {
+async fn get_certificate(number: String, server: Arc<CaServer>) -> Response {
+    let Ok(number) = number.parse::<u64>() else {
+        tracing::warn!(number = %number.escape_debug(), "rejected: malformed certificate number");
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "certificate {:?} not found; certificate numbers are decimal, as in /v1/certificates/2",
+                number.chars().take(40).collect::<String>()
+            ),
+        );
+    };
     match blocking(&server, move |server| server.certificate(number)).await {
         Ok(certificate) => json_response(StatusCode::OK, &CertificateResponse::from(certificate)),
         Err(failure) => {
