@@ -4,6 +4,7 @@
 mod cli;
 mod engine;
 mod help;
+mod hidden_input;
 mod output;
 mod progress;
 mod repl;

@@ -70,6 +70,7 @@ pub fn run(instance_dir: &Path) -> ExitCode {
         functions: AST::empty(),
     };
     session.scope.push_constant("ARGS", Array::new());
+    let mut history_warned = false;
 
     loop {
         let line = match editor.readline("certa> ") {
@@ -87,8 +88,12 @@ pub fn run(instance_dir: &Path) -> ExitCode {
         }
         if may_hold_secret(input) {
             tracing::debug!("line kept out of the history: it may hold a password or PIN");
-        } else if let Err(e) = editor.add_history_entry(input) {
-            tracing::debug!("failed to add a history entry: {e}");
+        } else {
+            // Written at once, so a session that is killed keeps its history.
+            match editor.add_history_entry(input) {
+                Ok(_) => save_history(&mut editor, &history, &mut history_warned),
+                Err(e) => tracing::debug!("failed to add a history entry: {e}"),
+            }
         }
 
         match input {
@@ -98,7 +103,6 @@ pub fn run(instance_dir: &Path) -> ExitCode {
         }
     }
 
-    save_history(&mut editor, &history);
     shell.shut_down();
     ExitCode::SUCCESS
 }
@@ -153,12 +157,18 @@ fn history_path(instance_dir: &Path) -> PathBuf {
     }
 }
 
-fn save_history(editor: &mut Editor<ShellHelper, DefaultHistory>, path: &Path) {
-    if let Err(e) = editor.save_history(path) {
-        eprintln!(
-            "warning: failed to save the history to {}: {e}",
-            path.display()
-        );
+/// Appends the entries added since the last call to the history file, mode
+/// 0600. The first failure prints a warning; later ones are only logged.
+fn save_history(editor: &mut Editor<ShellHelper, DefaultHistory>, path: &Path, warned: &mut bool) {
+    if let Err(e) = editor.append_history(path) {
+        if !*warned {
+            eprintln!(
+                "warning: failed to save the history to {}: {e}",
+                path.display()
+            );
+            *warned = true;
+        }
+        tracing::debug!(path = %path.display(), "failed to save the history: {e}");
         return;
     }
     // The history shows which CAs and keys an operator works with; keep it to them.

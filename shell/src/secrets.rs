@@ -5,15 +5,17 @@
 //! `pin_env`), at its default environment variable (such as
 //! `CERTA_CA_PASSWORD`), and, in the REPL only, asks without echo. A script
 //! run with `certa run` never waits for a prompt: it fails with a message that
-//! names the variable to set. Secrets are kept in [`SecretString`] and never
-//! shown or logged.
+//! names the variable to set. Ctrl-C at a prompt cancels the call with a
+//! `cancelled` error, and the REPL goes on. Secrets are kept in
+//! [`SecretString`] and never shown or logged.
 
 use std::io::IsTerminal;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::engine::errors::{script_error, ScriptResult, PASSWORD_REQUIRED_CODE};
+use crate::engine::errors::{script_error, ScriptResult, CANCELLED_CODE, PASSWORD_REQUIRED_CODE};
 use crate::engine::options::Options;
+use crate::hidden_input::{read_hidden_line, HiddenInputError};
 
 /// The environment variable read for the CA's password or PIN when a call names none.
 pub const CA_PASSWORD_ENV: &str = "CERTA_CA_PASSWORD";
@@ -120,9 +122,9 @@ fn non_empty(secret: SecretString, function: &str, spec: SecretSpec) -> ScriptRe
 
 /// Asks for the secret without echo; a new key's secret is asked twice.
 fn prompt(function: &str, spec: SecretSpec) -> ScriptResult<SecretString> {
-    let first = ask(&format!("{} for {function}: ", spec.what))?;
+    let first = ask(&format!("{} for {function}: ", spec.what), function, spec)?;
     if spec.new_key {
-        let second = ask(&format!("{} again: ", spec.what))?;
+        let second = ask(&format!("{} again: ", spec.what), function, spec)?;
         if first.expose_secret() != second.expose_secret() {
             return Err(script_error(
                 "invalid_input",
@@ -133,15 +135,22 @@ fn prompt(function: &str, spec: SecretSpec) -> ScriptResult<SecretString> {
     non_empty(first, function, spec)
 }
 
-fn ask(prompt: &str) -> ScriptResult<SecretString> {
-    rpassword::prompt_password(prompt)
-        .map(SecretString::from)
-        .map_err(|e| {
-            script_error(
-                PASSWORD_REQUIRED_CODE,
-                format!("failed to read a password from the terminal: {e}"),
-            )
-        })
+/// Shows `prompt` and reads the secret. Ctrl-C cancels the call, not the shell.
+fn ask(prompt: &str, function: &str, spec: SecretSpec) -> ScriptResult<SecretString> {
+    match read_hidden_line(prompt) {
+        Ok(entry) => Ok(SecretString::from(entry.as_str())),
+        Err(HiddenInputError::Cancelled) => Err(script_error(
+            CANCELLED_CODE,
+            format!("{function}: {} entry cancelled", spec.what),
+        )),
+        Err(HiddenInputError::Io(e)) => Err(script_error(
+            PASSWORD_REQUIRED_CODE,
+            format!(
+                "{function}: failed to read the {} from the terminal: {e}",
+                spec.what
+            ),
+        )),
+    }
 }
 
 /// Tells whether a line of REPL input may hold a password or PIN, so that it

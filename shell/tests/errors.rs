@@ -153,3 +153,38 @@ client.configure_client(#{ host: "127.0.0.1", prot: 8443, contact: #{ name: "Ada
         insta::assert_snapshot!(transcript);
     });
 }
+
+#[test]
+fn issue_unknown_id_before_password() {
+    let directory = tempfile::tempdir().unwrap();
+    // No password anywhere: a call that asked for one first would fail with password_required.
+    let body = format!("{CA_WITH_PENDING_REQUEST}\nca.issue(\"0123456789abcdef\");\n");
+    let run = run_script(directory.path(), "issue-unknown.rhai", &body);
+    let transcript =
+        assert_one_line_error(&run, directory.path(), "issue-unknown.rhai", "not_found");
+    assert!(
+        transcript.contains("request not found: 0123456789abcdef"),
+        "{transcript}"
+    );
+    assert!(!transcript.contains("CERTA_CA_PASSWORD"), "{transcript}");
+}
+
+#[test]
+fn issue_rejected_request_before_password() {
+    let directory = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{CA_WITH_PENDING_REQUEST}\nca.reject(request.id, \"wrong team\");\nca.issue(request.id);\n"
+    );
+    let run = run_script(directory.path(), "issue-rejected.rhai", &body);
+    let transcript = assert_one_line_error(
+        &run,
+        directory.path(),
+        "issue-rejected.rhai",
+        "invalid_input",
+    );
+    assert!(
+        transcript.contains("the request is rejected, not pending: it was rejected (wrong team)"),
+        "{transcript}"
+    );
+    assert!(!transcript.contains("CERTA_CA_PASSWORD"), "{transcript}");
+}

@@ -23,7 +23,7 @@ fn start_repl(home: &std::path::Path, instance: &std::path::Path) -> PtySession 
         .env_remove("CERTA_CA_PASSWORD")
         .env_remove("CERTA_KEY_PASSWORD")
         .env_remove("RUST_LOG");
-    spawn_command(command, Some(30_000)).unwrap()
+    spawn_command(command, Some(60_000)).unwrap()
 }
 
 #[test]
@@ -122,4 +122,64 @@ fn repl_completes_prompts_and_keeps_history() {
     assert!(history.contains("help"), "{history}");
     assert!(!history.contains(TYPED_PASSWORD), "{history}");
     assert!(!history.contains(LITERAL_PASSWORD), "{history}");
+}
+
+#[test]
+fn ctrl_c_at_password_prompt_cancels_call() {
+    let home = tempfile::tempdir().unwrap();
+    let instance = home.path().join("instance");
+    let mut session = start_repl(home.path(), &instance);
+    let configure =
+        "configure_server(#{root: \"CCCA\", directory: \"ccca\", subject: #{cn: \"Cancel CA\"}})";
+
+    session.exp_string("certa> ").unwrap();
+
+    // Ctrl-C at the first prompt: the call fails with a report, the shell goes on.
+    session.send_line(configure).unwrap();
+    session
+        .exp_string("CA key password for configure_server: ")
+        .unwrap();
+    session.send_control('c').unwrap();
+    session
+        .exp_string("configure_server: CA key password entry cancelled (code cancelled)")
+        .unwrap();
+    session.exp_string("certa> ").unwrap();
+    session.send_line("1 + 1").unwrap();
+    session.exp_regex(r"\n2\r\n").unwrap();
+    session.exp_string("certa> ").unwrap();
+
+    // Ctrl-C at the second prompt raises an error that a script can catch.
+    session
+        .send_line(&format!(
+            "try {{ {configure} }} catch (err) {{ print(`caught ${{err.code}}`) }}"
+        ))
+        .unwrap();
+    session
+        .exp_string("CA key password for configure_server: ")
+        .unwrap();
+    session.send_line(TYPED_PASSWORD).unwrap();
+    session.exp_string("CA key password again: ").unwrap();
+    session.send_control('c').unwrap();
+    session.exp_string("caught cancelled").unwrap();
+    session.exp_string("certa> ").unwrap();
+    session.send_line("let answer = 6 * 7;").unwrap();
+    session.exp_string("certa> ").unwrap();
+
+    // A killed session keeps the lines entered so far, in a file only the user can read.
+    session
+        .process_mut()
+        .kill(rexpect::process::Signal::SIGKILL)
+        .unwrap();
+    let path = home.path().join(".certa_history");
+    let history = std::fs::read_to_string(&path).unwrap();
+    assert!(history.contains("1 + 1"), "{history}");
+    assert!(history.contains("let answer = 6 * 7;"), "{history}");
+    assert!(!history.contains(TYPED_PASSWORD), "{history}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "history file mode {mode:o}");
+    assert!(
+        !instance.join("ccca").join("CCCA.key").exists(),
+        "a cancelled configure_server created the CA key"
+    );
 }

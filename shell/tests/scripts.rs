@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use certa_test_support::{assert_openssl_verifies, openssl, openssl_ok};
-use common::{certa, redactions, repository_root, Run, TEST_CA_PASSWORD};
+use common::{certa, redactions, repository_root, Run, ServerProcess, TEST_CA_PASSWORD};
 
 /// The scripts this file tests; a script in `scripts/` missing here fails `every_script_is_tested`.
 const TESTED_SCRIPTS: &[&str] = &[
@@ -94,6 +94,58 @@ fn first_look_twice_in_one_directory() {
     assert_eq!(runs, 2, "each run makes its own subdirectory");
 }
 
+/// CSRs made by OpenSSL for `issue_matching`, each a case of the domain rule
+/// for example.org: the name root, the subject and the subjectAltName (empty for none).
+const OPENSSL_REQUESTS: [(&str, &str, &str); 5] = [
+    // The common name is in the domain, one DNS name is not.
+    (
+        "mixed",
+        "/CN=app.example.org",
+        "DNS:app.example.org,DNS:login.bank.test",
+    ),
+    // An IP address, which the script's rule does not allow.
+    ("address", "/CN=mail.example.org", "IP:192.0.2.10"),
+    // No name at all.
+    ("nameless", "/O=Example", ""),
+    // No common name, and only DNS names in the domain: issued.
+    (
+        "san-only",
+        "/O=Example",
+        "DNS:api.example.org,DNS:*.api.example.org",
+    ),
+    // Two common names in one multi-valued RDN, one outside the domain.
+    ("two-cns", "/CN=app.example.org+CN=login.bank.test", ""),
+];
+
+/// Makes a CSR with a new P-256 key with `openssl req` and returns its PEM.
+fn openssl_csr(directory: &Path, name: &str, subject: &str, alt_names: &str) -> String {
+    let key = directory.join(format!("{name}.key"));
+    let csr = directory.join(format!("{name}.csr"));
+    let mut args: Vec<String> = [
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-subj",
+        subject,
+        "-out",
+        csr.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .into();
+    if !alt_names.is_empty() {
+        args.push("-addext".to_owned());
+        args.push(format!("subjectAltName={alt_names}"));
+    }
+    openssl_ok(&args);
+    std::fs::read_to_string(&csr).unwrap()
+}
+
 #[test]
 fn issue_matching() {
     let base = tempfile::tempdir().unwrap();
@@ -106,6 +158,14 @@ fn issue_matching() {
             .env("CERTA_CA_PASSWORD", TEST_CA_PASSWORD),
     );
     prepared.assert_success();
+    let csrs = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&base.path().join("ca"));
+    for (name, subject, alt_names) in OPENSSL_REQUESTS {
+        let csr = openssl_csr(csrs.path(), name, subject, alt_names);
+        let (status, body) = server.submit_csr(name, &csr);
+        assert!(status.contains(" 201 "), "submit {name}: {status}\n{body}");
+    }
+    drop(server);
 
     let run = Run::of(
         certa()
@@ -116,6 +176,38 @@ fn issue_matching() {
     );
 
     run.assert_success();
+    let rejected_for: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("rejected "))
+        .collect();
+    assert_eq!(rejected_for.len(), 5, "{}", run.stdout);
+    assert!(
+        rejected_for[1]
+            .contains("the subject alternative name DNS:login.bank.test is not in example.org"),
+        "{}",
+        rejected_for[1]
+    );
+    assert!(
+        rejected_for[2].contains("the subject alternative name IP:192.0.2.10 has type IP"),
+        "{}",
+        rejected_for[2]
+    );
+    assert!(
+        rejected_for[3].contains("no common name and no subject alternative name"),
+        "{}",
+        rejected_for[3]
+    );
+    assert!(
+        rejected_for[4].contains("the common name login.bank.test is not in example.org"),
+        "{}",
+        rejected_for[4]
+    );
+    assert!(
+        run.stdout.ends_with("3 issued, 5 rejected\n"),
+        "{}",
+        run.stdout
+    );
     insta::with_settings!({ filters => redactions() }, {
         insta::assert_snapshot!(run.transcript(base.path()));
     });

@@ -4,20 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::process::Command;
 
-use common::{certa, Run, TEST_CA_PASSWORD};
-
-/// A server process, killed if the test fails before it stops it.
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{certa, Run, ServerProcess, TEST_CA_PASSWORD};
 
 #[test]
 fn serve_until_sigterm() {
@@ -37,25 +27,8 @@ fn serve_until_sigterm() {
     )
     .assert_success();
 
-    let child = certa()
-        .arg("serve")
-        .arg("--instance")
-        .arg(base.path().join("ca"))
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = ServerProcess(child);
-    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
-    let mut first_line = String::new();
-    stdout.read_line(&mut first_line).unwrap();
-    let address = first_line
-        .strip_prefix("listening on ")
-        .and_then(|rest| rest.split_once(": "))
-        .map(|(address, _)| address.to_owned())
-        .unwrap_or_else(|| panic!("unexpected first line: {first_line:?}"));
-    let port = address.rsplit_once(':').unwrap().1;
+    let mut server = ServerProcess::start(&base.path().join("ca"));
+    let port = server.port;
 
     let client = base.path().join("client.rhai");
     std::fs::write(
@@ -74,14 +47,14 @@ print(client.submit(#{{ root: "web", subject: #{{ cn: "web.example.org" }}, unen
     assert_eq!(run.stdout, "CN=Serve CA\npending\n");
 
     let signal = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(signal.success());
-    let status = server.0.wait().unwrap();
+    let status = server.child.wait().unwrap();
     let mut logs = String::new();
     server
-        .0
+        .child
         .stderr
         .take()
         .unwrap()

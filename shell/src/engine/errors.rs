@@ -14,6 +14,9 @@ pub const SCRIPT_CODE: &str = "script";
 /// The code of a call that needs a password or PIN and got none.
 pub const PASSWORD_REQUIRED_CODE: &str = "password_required";
 
+/// The code of a call whose password or PIN prompt the user left with Ctrl-C.
+pub const CANCELLED_CODE: &str = "cancelled";
+
 /// The code of a call to a role (server or client) the instance does not have yet.
 pub const NOT_CONFIGURED_CODE: &str = "not_configured";
 

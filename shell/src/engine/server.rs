@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use certa_core::ca::profile::Usage;
+use certa_core::ca::requests::RequestState;
 use certa_core::ca::server::{CaServer, IssuedCertificate, RequestDetails, RequestRecord};
 use certa_core::ca::setup::{
     set_up_intermediate, set_up_self_signed, IntermediateSetup, SelfSignedSetup, SetupReport,
@@ -257,6 +258,9 @@ fn issue(shell: &Shell, instance: &Instance, id: &str, options: Map) -> ScriptRe
     let mut options = Options::new("issue", options).allow(&ISSUE_OPTIONS)?;
     let server = open_server(instance)?;
     let (usage, validity_days) = issue_options(&mut options)?;
+    // Check the request before the CA key is unlocked: each password or PIN
+    // prompt can cost an attempt on a token that locks after a few.
+    check_pending(&server, id)?;
     let signer = unlock_ca_key(shell, instance, &server, &mut options)?;
     options.finish()?;
 
@@ -319,6 +323,33 @@ fn issue_options(options: &mut Options) -> ScriptResult<(Usage, Option<u32>)> {
     };
     let validity_days = options.opt_positive_u32("validity_days")?;
     Ok((usage, validity_days))
+}
+
+/// Checks that request `id` exists and is pending.
+///
+/// # Errors
+///
+/// `not_found` for an unknown id, and `invalid_input` for a malformed id or
+/// a request that is already issued or rejected.
+fn check_pending(server: &CaServer, id: &str) -> ScriptResult<()> {
+    let record = server.request(id).map_err(core_error)?;
+    if record.state == RequestState::Pending {
+        return Ok(());
+    }
+    let detail = match (record.state, record.certificate_number) {
+        (RequestState::Issued, Some(number)) => {
+            format!("it was already issued as certificate number {number}")
+        }
+        (RequestState::Rejected, _) => format!(
+            "it was rejected ({}); the requester must submit a new request",
+            record.reason.as_deref().unwrap_or("no reason given")
+        ),
+        (state, _) => format!("it is {state}"),
+    };
+    Err(core_error(certa_core::Error::invalid_input(
+        format!("state of request {id}"),
+        format!("the request is {}, not pending: {detail}", record.state),
+    )))
 }
 
 /// Unlocks the CA key named in the server settings, with the password or PIN

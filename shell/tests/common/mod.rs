@@ -89,3 +89,78 @@ pub fn redactions() -> Vec<(&'static str, &'static str)> {
         (r"certa-[A-Za-z0-9]{6}", "certa-[RANDOM]"),
     ]
 }
+
+/// A `certa serve` process, killed when dropped so a failing test leaves none behind.
+pub struct ServerProcess {
+    /// The process.
+    pub child: std::process::Child,
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+    /// The rest of its standard output, kept open so that the server can still write to it.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl ServerProcess {
+    /// Starts `certa serve` on the CA instance in `instance` on a free port of
+    /// 127.0.0.1, and reads the port from its first line of output.
+    pub fn start(instance: &Path) -> ServerProcess {
+        use std::io::BufRead;
+
+        let mut child = certa()
+            .arg("serve")
+            .arg("--instance")
+            .arg(instance)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first_line = String::new();
+        stdout.read_line(&mut first_line).unwrap();
+        let address = first_line
+            .strip_prefix("listening on ")
+            .and_then(|rest| rest.split_once(": "))
+            .map(|(address, _)| address.to_owned())
+            .unwrap_or_else(|| panic!("unexpected first line: {first_line:?}"));
+        let port = address.rsplit_once(':').unwrap().1.parse().unwrap();
+        ServerProcess {
+            child,
+            port,
+            _stdout: stdout,
+        }
+    }
+
+    /// Submits the PEM CSR `csr` as `POST /v1/requests` and returns the HTTP
+    /// status line and body.
+    pub fn submit_csr(&self, name: &str, csr: &str) -> (String, String) {
+        use std::io::{Read, Write};
+
+        let body = serde_json::json!({
+            "name": name,
+            "csr": csr,
+            "contact": { "name": "Test Operator" },
+        })
+        .to_string();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "POST /v1/requests HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        (status, body.to_owned())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
