@@ -25,7 +25,7 @@ use certa_core::key::rcgen_signer::RcgenSigner;
 use certa_core::key::software::SoftwareKey;
 use certa_core::key::KeyAlgorithm;
 use certa_core::settings::{Contact, ServerSettings, Settings};
-use certa_test_support::openssl_ok;
+use certa_test_support::make_openssl_ca;
 use serde_json::json;
 
 struct Options {
@@ -59,26 +59,7 @@ fn options() -> Options {
 
 /// A CA instance made with `openssl req -x509`, with room for every submission in the queue.
 fn make_instance(dir: &Path, max_pending_requests: usize) {
-    let ca_dir = dir.join("ca");
-    fs::create_dir(&ca_dir).expect("CA directory");
-    openssl_ok([
-        "req".as_ref(),
-        "-x509".as_ref(),
-        "-newkey".as_ref(),
-        "ec".as_ref(),
-        "-pkeyopt".as_ref(),
-        "ec_paramgen_curve:P-256".as_ref(),
-        "-nodes".as_ref(),
-        "-keyout".as_ref(),
-        ca_dir.join("BENCH.key").as_os_str(),
-        "-out".as_ref(),
-        ca_dir.join("BENCH.cer").as_os_str(),
-        "-subj".as_ref(),
-        "/CN=Benchmark CA".as_ref(),
-        "-days".as_ref(),
-        "2".as_ref(),
-    ]);
-    fs::write(ca_dir.join("BENCH.srl"), "02\n").expect("serial file");
+    make_openssl_ca(&dir.join("ca"), "BENCH", "/CN=Benchmark CA", 2);
     let settings = Settings {
         server: Some(ServerSettings {
             root: "BENCH".to_owned(),

@@ -14,7 +14,7 @@ use certa_core::fingerprint::Fingerprints;
 use certa_core::http::{self, ServerHandle, MAX_BODY_SIZE};
 use certa_core::key::software::SoftwareKey;
 use certa_core::settings::{ServerSettings, Settings};
-use certa_test_support::{assert_openssl_verifies, openssl_ok};
+use certa_test_support::{assert_openssl_verifies, make_openssl_ca, openssl_ok};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -28,30 +28,12 @@ struct Instance {
 impl Instance {
     fn new(max_pending_requests: usize) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let ca_dir = dir.path().join("ca");
-        fs::create_dir(&ca_dir).expect("CA directory");
-        openssl_ok([
-            "req".as_ref(),
-            "-x509".as_ref(),
-            "-newkey".as_ref(),
-            "ec".as_ref(),
-            "-pkeyopt".as_ref(),
-            "ec_paramgen_curve:P-256".as_ref(),
-            "-nodes".as_ref(),
-            "-keyout".as_ref(),
-            ca_dir.join("FLCA.key").as_os_str(),
-            "-out".as_ref(),
-            ca_dir.join("FLCA.cer").as_os_str(),
-            "-subj".as_ref(),
-            "/O=Example/CN=First Look CA".as_ref(),
-            "-days".as_ref(),
-            "30".as_ref(),
-            "-addext".as_ref(),
-            "basicConstraints=critical,CA:TRUE".as_ref(),
-            "-addext".as_ref(),
-            "keyUsage=critical,keyCertSign,cRLSign".as_ref(),
-        ]);
-        fs::write(ca_dir.join("FLCA.srl"), "02\n").expect("serial file");
+        make_openssl_ca(
+            &dir.path().join("ca"),
+            "FLCA",
+            "/O=Example/CN=First Look CA",
+            30,
+        );
         let settings = Settings {
             server: Some(ServerSettings {
                 root: "FLCA".to_owned(),

@@ -122,3 +122,42 @@ pub fn assert_pkilint_clean(certificate_pem: &Path) {
         certificate_pem.display()
     );
 }
+
+/// Makes a P-256 CA with `openssl req -x509` in `ca_directory`, laid out as a
+/// certa CA directory: `ROOT.key` (unencrypted PKCS#8), `ROOT.cer` (with
+/// basicConstraints CA:TRUE and keyUsage keyCertSign, cRLSign, both
+/// critical) and `ROOT.srl` holding the next number, 2. `subject` is in
+/// OpenSSL's `/O=Example/CN=Name` form.
+///
+/// # Panics
+///
+/// When the directory cannot be created or OpenSSL fails.
+pub fn make_openssl_ca(ca_directory: &Path, root: &str, subject: &str, days: u32) {
+    std::fs::create_dir_all(ca_directory).expect("create the CA directory");
+    let key = ca_directory.join(format!("{root}.key"));
+    let certificate = ca_directory.join(format!("{root}.cer"));
+    let days = days.to_string();
+    openssl_ok([
+        "req".as_ref(),
+        "-x509".as_ref(),
+        "-newkey".as_ref(),
+        "ec".as_ref(),
+        "-pkeyopt".as_ref(),
+        "ec_paramgen_curve:P-256".as_ref(),
+        "-nodes".as_ref(),
+        "-keyout".as_ref(),
+        key.as_os_str(),
+        "-out".as_ref(),
+        certificate.as_os_str(),
+        "-subj".as_ref(),
+        subject.as_ref(),
+        "-days".as_ref(),
+        days.as_ref(),
+        "-addext".as_ref(),
+        "basicConstraints=critical,CA:TRUE".as_ref(),
+        "-addext".as_ref(),
+        "keyUsage=critical,keyCertSign,cRLSign".as_ref(),
+    ]);
+    std::fs::write(ca_directory.join(format!("{root}.srl")), "02\n")
+        .expect("write the serial file");
+}
