@@ -6,6 +6,8 @@ use std::str::FromStr;
 use const_oid::ObjectIdentifier;
 use der::asn1::Null;
 use der::Any;
+use pkcs1::RsaPssParams;
+use sha2::Sha256;
 use spki::AlgorithmIdentifierOwned;
 
 use crate::Error;
@@ -119,11 +121,20 @@ pub enum SignatureAlgorithm {
     EcdsaSha384,
     /// sha256WithRSAEncryption (RFC 4055).
     RsaPkcs1Sha256,
+    /// RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a 32-byte salt (RFC 4055,
+    /// section 3.1). TLS 1.3 requires it of RSA keys (`rsa_pss_rsae_sha256`);
+    /// certa signs no certificate with it.
+    RsaPssSha256,
     /// Ed25519 (RFC 8410).
     Ed25519,
 }
 
 impl SignatureAlgorithm {
+    /// The salt length in bytes of [`SignatureAlgorithm::RsaPssSha256`]
+    /// signatures: the SHA-256 output length, which TLS 1.3 requires for
+    /// `rsa_pss_rsae_sha256` (RFC 8446, section 4.2.3).
+    pub const RSA_PSS_SALT_LENGTH: usize = 32;
+
     /// The object identifier of the algorithm.
     pub fn oid(self) -> ObjectIdentifier {
         match self {
@@ -132,15 +143,18 @@ impl SignatureAlgorithm {
             SignatureAlgorithm::RsaPkcs1Sha256 => {
                 const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION
             }
+            SignatureAlgorithm::RsaPssSha256 => const_oid::db::rfc5912::ID_RSASSA_PSS,
             SignatureAlgorithm::Ed25519 => const_oid::db::rfc8410::ID_ED_25519,
         }
     }
 
     /// The AlgorithmIdentifier for the `signatureAlgorithm` field: no
-    /// parameters for ECDSA and Ed25519, NULL for RSA (RFC 4055, section 5).
+    /// parameters for ECDSA and Ed25519, NULL for RSA PKCS#1 v1.5 (RFC 4055,
+    /// section 5), and the RSASSA-PSS-params of SHA-256 for RSASSA-PSS.
     pub fn algorithm_identifier(self) -> AlgorithmIdentifierOwned {
         let parameters = match self {
             SignatureAlgorithm::RsaPkcs1Sha256 => Some(Any::from(Null)),
+            SignatureAlgorithm::RsaPssSha256 => Some(rsa_pss_sha256_parameters()),
             _ => None,
         };
         AlgorithmIdentifierOwned {
@@ -150,12 +164,26 @@ impl SignatureAlgorithm {
     }
 }
 
+/// Encodes the RSASSA-PSS-params of [`SignatureAlgorithm::RsaPssSha256`]
+/// (RFC 4055, section 3.1): hashAlgorithm sha256 and maskGenAlgorithm MGF1
+/// with sha256, both with NULL parameters as RFC 4055 writes them, and
+/// saltLength 32. trailerField is left out because DER omits a DEFAULT value
+/// (trailerFieldBC, 1).
+fn rsa_pss_sha256_parameters() -> Any {
+    let salt_length = SignatureAlgorithm::RSA_PSS_SALT_LENGTH as u8;
+    let parameters = RsaPssParams::new::<Sha256>(salt_length);
+    // Encoding fixed OIDs, NULLs and a small integer cannot fail, and the
+    // unit test `pss_parameters_name_sha256_salt_32` runs this encoding.
+    Any::encode_from(&parameters).expect("the RSASSA-PSS-params of SHA-256 encode")
+}
+
 impl fmt::Display for SignatureAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SignatureAlgorithm::EcdsaSha256 => "ecdsa-with-SHA256",
             SignatureAlgorithm::EcdsaSha384 => "ecdsa-with-SHA384",
             SignatureAlgorithm::RsaPkcs1Sha256 => "sha256WithRSAEncryption",
+            SignatureAlgorithm::RsaPssSha256 => "RSASSA-PSS with SHA-256",
             SignatureAlgorithm::Ed25519 => "Ed25519",
         })
     }
@@ -183,6 +211,27 @@ mod tests {
             "rsa4096".parse::<KeyAlgorithm>().ok(),
             Some(KeyAlgorithm::Rsa4096)
         );
+    }
+
+    #[test]
+    fn pss_parameters_name_sha256_salt_32() {
+        let identifier = SignatureAlgorithm::RsaPssSha256.algorithm_identifier();
+        let parameters = identifier.parameters.expect("RSASSA-PSS has parameters");
+        let decoded: RsaPssParams<'_> = parameters.decode_as().expect("RSASSA-PSS-params decode");
+        let mgf_hash = decoded.mask_gen.parameters.expect("MGF1 names its hash");
+
+        assert_eq!(identifier.oid, const_oid::db::rfc5912::ID_RSASSA_PSS);
+        assert_eq!(decoded.hash.oid, const_oid::db::rfc5912::ID_SHA_256);
+        assert_eq!(decoded.mask_gen.oid, const_oid::db::rfc5912::ID_MGF_1);
+        assert_eq!(mgf_hash.oid, const_oid::db::rfc5912::ID_SHA_256);
+        assert_eq!(decoded.salt_len, 32);
+        assert_eq!(decoded.trailer_field, pkcs1::TrailerField::BC);
+    }
+
+    #[test]
+    fn pkcs1_parameters_are_null() {
+        let identifier = SignatureAlgorithm::RsaPkcs1Sha256.algorithm_identifier();
+        assert_eq!(identifier.parameters, Some(Any::from(Null)));
     }
 
     #[test]

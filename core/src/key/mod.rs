@@ -58,6 +58,32 @@ pub trait Signer: Send + Sync {
     /// Returns [`crate::Error::KeyStore`] or [`crate::Error::Crypto`] when the
     /// key store or the cryptographic library fails.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>>;
+
+    /// The algorithms this signer can sign with, its own
+    /// [`signature_algorithm`](Signer::signature_algorithm) first. An RSA key
+    /// adds [`SignatureAlgorithm::RsaPssSha256`], which TLS 1.3 needs.
+    fn signature_algorithms(&self) -> Vec<SignatureAlgorithm> {
+        vec![self.signature_algorithm()]
+    }
+
+    /// Signs `message` with `algorithm`, one of
+    /// [`signature_algorithms`](Signer::signature_algorithms).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Unsupported`] for an algorithm the signer does not
+    /// offer, and the errors of [`sign`](Signer::sign).
+    fn sign_with(&self, algorithm: SignatureAlgorithm, message: &[u8]) -> Result<Vec<u8>> {
+        if algorithm != self.signature_algorithm() {
+            return Err(crate::Error::Unsupported {
+                what: format!(
+                    "signing with {algorithm} by a key that signs with {}",
+                    self.signature_algorithm()
+                ),
+            });
+        }
+        self.sign(message)
+    }
 }
 
 /// The core abilities of a key store.

@@ -44,7 +44,13 @@ impl rcgen::PublicKeyData for RcgenSigner<'_> {
         match self.signer.signature_algorithm() {
             SignatureAlgorithm::EcdsaSha256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             SignatureAlgorithm::EcdsaSha384 => &rcgen::PKCS_ECDSA_P384_SHA384,
-            SignatureAlgorithm::RsaPkcs1Sha256 => &rcgen::PKCS_RSA_SHA256,
+            // No key store hands out a signer whose own algorithm is
+            // RSASSA-PSS (only `sign_with` makes PSS signatures), and a
+            // mislabelled signature would fail the check every certificate
+            // and CSR gets before it is written.
+            SignatureAlgorithm::RsaPkcs1Sha256 | SignatureAlgorithm::RsaPssSha256 => {
+                &rcgen::PKCS_RSA_SHA256
+            }
             SignatureAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
         }
     }

@@ -12,7 +12,7 @@ use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, PrivateKeyInfo}
 use rand_core::OsRng;
 use rsa::traits::PublicKeyParts;
 use sha2::Sha256;
-use signature::{SignatureEncoding, Signer as _};
+use signature::{RandomizedSigner as _, SignatureEncoding, Signer as _};
 use zeroize::Zeroizing;
 
 use super::{KeyAlgorithm, SignatureAlgorithm, Signer, SubjectPublicKeyInfoDer};
@@ -21,8 +21,16 @@ use crate::{Error, Result};
 enum Material {
     EcdsaP256(p256::ecdsa::SigningKey),
     EcdsaP384(p384::ecdsa::SigningKey),
-    Rsa(Box<rsa::pkcs1v15::SigningKey<Sha256>>, rsa::RsaPrivateKey),
+    Rsa(Box<RsaKeys>),
     Ed25519(ed25519_dalek::SigningKey),
+}
+
+/// An RSA private key, with a signing key for each padding it signs with.
+struct RsaKeys {
+    pkcs1v15: rsa::pkcs1v15::SigningKey<Sha256>,
+    /// Blinded, with a salt of [`SignatureAlgorithm::RSA_PSS_SALT_LENGTH`] bytes.
+    pss: rsa::pss::BlindedSigningKey<Sha256>,
+    private_key: rsa::RsaPrivateKey,
 }
 
 /// A private key in memory, with its public key.
@@ -127,7 +135,7 @@ impl SoftwareKey {
         let encoded = match &material {
             Material::EcdsaP256(key) => key.verifying_key().to_public_key_der(),
             Material::EcdsaP384(key) => key.verifying_key().to_public_key_der(),
-            Material::Rsa(_, key) => key.to_public_key().to_public_key_der(),
+            Material::Rsa(keys) => keys.private_key.to_public_key().to_public_key_der(),
             Material::Ed25519(key) => key.verifying_key().to_public_key_der(),
         }
         .map_err(|e| Error::crypto("encoding a public key", e))?;
@@ -152,7 +160,7 @@ impl SoftwareKey {
         let document = match &self.material {
             Material::EcdsaP256(key) => key.to_pkcs8_der(),
             Material::EcdsaP384(key) => key.to_pkcs8_der(),
-            Material::Rsa(_, key) => key.to_pkcs8_der(),
+            Material::Rsa(keys) => keys.private_key.to_pkcs8_der(),
             // ed25519-dalek writes a PKCS#8 v2 OneAsymmetricKey with the
             // public key in it, which OpenSSL 3.0 cannot read; write the v1
             // form of RFC 8410, section 7, instead.
@@ -168,8 +176,15 @@ impl SoftwareKey {
 }
 
 fn rsa_material(key: rsa::RsaPrivateKey) -> Material {
-    let signing_key = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone());
-    Material::Rsa(Box::new(signing_key), key)
+    let pss = rsa::pss::BlindedSigningKey::<Sha256>::new_with_salt_len(
+        key.clone(),
+        SignatureAlgorithm::RSA_PSS_SALT_LENGTH,
+    );
+    Material::Rsa(Box::new(RsaKeys {
+        pkcs1v15: rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone()),
+        pss,
+        private_key: key,
+    }))
 }
 
 impl Signer for SoftwareKey {
@@ -196,7 +211,8 @@ impl Signer for SoftwareKey {
                     .map_err(|e| Error::crypto(operation(), e))?;
                 signature.to_der().to_vec()
             }
-            Material::Rsa(key, _) => key
+            Material::Rsa(keys) => keys
+                .pkcs1v15
                 .try_sign(message)
                 .map_err(|e| Error::crypto(operation(), e))?
                 .to_vec(),
@@ -206,6 +222,45 @@ impl Signer for SoftwareKey {
                 .to_vec(),
         };
         Ok(signature)
+    }
+
+    /// Lists PKCS#1 v1.5 and RSASSA-PSS for RSA keys, and the one algorithm
+    /// of other keys.
+    fn signature_algorithms(&self) -> Vec<SignatureAlgorithm> {
+        let own = self.signature_algorithm();
+        match self.material {
+            Material::Rsa(_) => vec![own, SignatureAlgorithm::RsaPssSha256],
+            _ => vec![own],
+        }
+    }
+
+    fn sign_with(&self, algorithm: SignatureAlgorithm, message: &[u8]) -> Result<Vec<u8>> {
+        if algorithm == self.signature_algorithm() {
+            return self.sign(message);
+        }
+        let (Material::Rsa(keys), SignatureAlgorithm::RsaPssSha256) = (&self.material, algorithm)
+        else {
+            return Err(Error::Unsupported {
+                what: format!(
+                    "signing with {algorithm} by an {} key, which signs with {} only",
+                    self.algorithm,
+                    self.signature_algorithm()
+                ),
+            });
+        };
+
+        // The rsa crate checks the private-key operation against the public
+        // key before it returns the signature (`rsa_decrypt_and_check`).
+        let signature = keys
+            .pss
+            .try_sign_with_rng(&mut OsRng, message)
+            .map_err(|e| {
+                Error::crypto(
+                    format!("signing with {algorithm} with an {} key", self.algorithm),
+                    e,
+                )
+            })?;
+        Ok(signature.to_vec())
     }
 }
 
@@ -226,6 +281,52 @@ mod tests {
             assert_eq!(read.algorithm(), algorithm);
             assert_eq!(read.public_key(), key.public_key());
         }
+    }
+
+    #[test]
+    fn rsa_lists_pss_second() {
+        let key = SoftwareKey::generate(KeyAlgorithm::Rsa2048).expect("generate");
+        assert_eq!(
+            key.signature_algorithms(),
+            [
+                SignatureAlgorithm::RsaPkcs1Sha256,
+                SignatureAlgorithm::RsaPssSha256
+            ]
+        );
+    }
+
+    #[test]
+    fn ecdsa_lists_own_algorithm_only() {
+        let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).expect("generate");
+        assert_eq!(
+            key.signature_algorithms(),
+            [SignatureAlgorithm::EcdsaSha256]
+        );
+    }
+
+    #[test]
+    fn ecdsa_pss_unsupported() {
+        let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).expect("generate");
+        let error = key
+            .sign_with(SignatureAlgorithm::RsaPssSha256, b"message")
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, Error::Unsupported { .. }), "{message}");
+        assert!(message.contains("RSASSA-PSS"), "{message}");
+        assert!(message.contains("ecdsa-p256"), "{message}");
+    }
+
+    #[test]
+    fn rsa_pss_signature_is_randomized() {
+        let key = SoftwareKey::generate(KeyAlgorithm::Rsa2048).expect("generate");
+        let first = key
+            .sign_with(SignatureAlgorithm::RsaPssSha256, b"message")
+            .expect("sign");
+        let second = key
+            .sign_with(SignatureAlgorithm::RsaPssSha256, b"message")
+            .expect("sign");
+        assert_eq!(first.len(), 256);
+        assert_ne!(first, second, "two PSS signatures share their salt");
     }
 
     #[test]

@@ -218,7 +218,8 @@ pub fn verify_signature(
 }
 
 /// Verifies a signature that a certa [`Signer`](super::Signer) made with
-/// `algorithm`, against the signer's public key.
+/// `algorithm` (by `sign`, or by `sign_with` for RSASSA-PSS), against the
+/// signer's public key.
 ///
 /// # Errors
 ///
@@ -605,6 +606,135 @@ mod tests {
             .unwrap_err();
         assert!(
             matches!(error, SignatureError::InvalidParameters { .. }),
+            "{error}"
+        );
+    }
+
+    /// Returns the RSA-2048 key that the RSASSA-PSS tests share, because
+    /// generating one per test would slow them down.
+    fn rsa_key() -> &'static SoftwareKey {
+        static KEY: std::sync::OnceLock<SoftwareKey> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| SoftwareKey::generate(KeyAlgorithm::Rsa2048).unwrap())
+    }
+
+    fn pss_signed() -> (&'static SoftwareKey, Vec<u8>) {
+        let key = rsa_key();
+        let signature = key
+            .sign_with(SignatureAlgorithm::RsaPssSha256, MESSAGE)
+            .unwrap();
+        (key, signature)
+    }
+
+    fn pss_identifier(salt_length: u8) -> AlgorithmIdentifierOwned {
+        let parameters = pkcs1::RsaPssParams::new::<Sha256>(salt_length);
+        AlgorithmIdentifierOwned {
+            oid: rfc5912::ID_RSASSA_PSS,
+            parameters: Some(der::Any::encode_from(&parameters).unwrap()),
+        }
+    }
+
+    #[test]
+    fn pss_signature_verifies() {
+        let (key, signature) = pss_signed();
+        let result = verify_with(
+            key.public_key(),
+            SignatureAlgorithm::RsaPssSha256,
+            MESSAGE,
+            &signature,
+        );
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[test]
+    fn pss_changed_message_bad_signature() {
+        let (key, signature) = pss_signed();
+        let error = verify_with(
+            key.public_key(),
+            SignatureAlgorithm::RsaPssSha256,
+            b"something else",
+            &signature,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, SignatureError::BadSignature { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn pss_signature_fails_as_pkcs1() {
+        let (key, signature) = pss_signed();
+        let error = verify_with(
+            key.public_key(),
+            SignatureAlgorithm::RsaPkcs1Sha256,
+            MESSAGE,
+            &signature,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, SignatureError::BadSignature { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn pkcs1_signature_fails_as_pss() {
+        let key = rsa_key();
+        let signature = key.sign(MESSAGE).unwrap();
+        let error = verify_with(
+            key.public_key(),
+            SignatureAlgorithm::RsaPssSha256,
+            MESSAGE,
+            &signature,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, SignatureError::BadSignature { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("RSASSA-PSS"), "{error}");
+    }
+
+    #[test]
+    fn pss_other_salt_length_bad_signature() {
+        let (key, signature) = pss_signed();
+        let error = verify_signature(
+            key.public_key().as_bytes(),
+            &pss_identifier(20),
+            MESSAGE,
+            &signature,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, SignatureError::BadSignature { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn pss_explicit_salt_32_verifies() {
+        let (key, signature) = pss_signed();
+        let result = verify_signature(
+            key.public_key().as_bytes(),
+            &pss_identifier(32),
+            MESSAGE,
+            &signature,
+        );
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[test]
+    fn pss_ecdsa_key_mismatch() {
+        let (key, signature) = signed(KeyAlgorithm::EcdsaP256);
+        let error = verify_with(
+            key.public_key(),
+            SignatureAlgorithm::RsaPssSha256,
+            MESSAGE,
+            &signature,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, SignatureError::KeyMismatch { .. }),
             "{error}"
         );
     }
