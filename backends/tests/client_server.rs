@@ -46,6 +46,7 @@ impl Server {
                 listen: "127.0.0.1:0".to_owned(),
                 max_pending_requests,
                 validity_days: 30,
+                https: None,
             }),
             client: None,
         };
@@ -97,6 +98,7 @@ fn new_request(root: &str, key: KeyChoice) -> NewRequest {
         subject_alt_names: vec!["client.example.org".to_owned(), "IP:127.0.0.1".to_owned()],
         algorithm: KeyAlgorithm::EcdsaP256,
         key,
+        key_location: None,
     }
 }
 

@@ -62,6 +62,7 @@ fn make_ca(instance: &Path) -> FileKeyStore {
             listen: "127.0.0.1:0".to_owned(),
             max_pending_requests: 10,
             validity_days: 30,
+            https: None,
         }),
         client: None,
     }

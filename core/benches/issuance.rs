@@ -140,6 +140,7 @@ fn fixture() -> Fixture {
             listen: "127.0.0.1:0".to_owned(),
             max_pending_requests: 1_000_000,
             validity_days: 30,
+            https: None,
         }),
         client: None,
     }

@@ -68,6 +68,7 @@ fn make_instance(dir: &Path, max_pending_requests: usize) {
             listen: "127.0.0.1:0".to_owned(),
             max_pending_requests,
             validity_days: 1,
+            https: None,
         }),
         client: None,
     };

@@ -6,6 +6,13 @@
 //! in the key store given to each call), `<root>.csr` and `<root>.cer`, and
 //! the CA certificate as `<CA root>.cer`.
 //!
+//! A client talks to its server over plain HTTP or over HTTPS
+//! ([`ClientInstance::configure_with`]). Over HTTPS it trusts only the CA
+//! certificate it fetched, so it fetches that certificate first with
+//! [`ClientInstance::fetch_ca_certificate_checked`]. That certificate comes
+//! from the TLS handshake, and nothing is sent or saved until its
+//! fingerprint matches the one the CA operator reads out.
+//!
 //! The calls that talk to the server are async. Key generation and the
 //! password-based key derivation of an encrypted key run on the calling task
 //! and can block it for a second. A synchronous caller such as the shell
@@ -21,19 +28,22 @@
 //! ```
 
 mod csr;
+mod tls;
 mod verify;
 
 use std::path::{Path, PathBuf};
 
-use crate::fingerprint::Fingerprints;
+use crate::fingerprint::{normalize, Fingerprints};
 use crate::fsutil::{create_directory, write_atomic, Replace};
-use crate::http::api::{CertificateResponse, SubmissionBody};
-use crate::http::{CaClient, ClientOptions};
-use crate::key::{KeyAlgorithm, KeyStore, KeyUri, SecretString};
+use crate::http::api::{CaCertificateResponse, CertificateResponse, SubmissionBody};
+use crate::http::{probe_ca_certificate, CaClient, ClientOptions};
+use crate::key::{KeyAlgorithm, KeyStore, KeyUri, SecretString, Signer};
 use crate::name::SubjectName;
 use crate::settings::{ClientSettings, Contact, Settings, SubmittedRequest};
+use crate::tls::{client_config, TlsIdentity, TrustAnchors};
 use crate::{Error, Result};
 
+pub use crate::http::OfferedCaCertificate;
 pub use csr::{parse_subject_alt_name, SubjectAltName};
 use verify::{certificate_der, check_issued_by, check_public_key};
 
@@ -45,6 +55,29 @@ const MAX_ROOT_LENGTH: usize = 64;
 pub struct ClientInstance {
     instance_dir: PathBuf,
     options: ClientOptions,
+    /// The certificate and key presented to an HTTPS server that requests one.
+    tls_identity: Option<TlsIdentity>,
+}
+
+/// How [`ClientInstance::fetch_ca_certificate_checked`] decides whether to
+/// trust the CA certificate a server offers.
+#[derive(Clone, Copy)]
+pub enum CaCheck<'a> {
+    /// Trust it when its SHA-256 fingerprint is this one (any case, with or
+    /// without colons), as a script that was given the fingerprint does.
+    Expected(&'a str),
+    /// Ask: trust it when the callback returns `true`, as the shell does
+    /// after showing the fingerprints to the operator.
+    Confirm(&'a (dyn Fn(&OfferedCaCertificate) -> bool + Send + Sync)),
+}
+
+impl std::fmt::Debug for CaCheck<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaCheck::Expected(fingerprint) => f.debug_tuple("Expected").field(fingerprint).finish(),
+            CaCheck::Confirm(_) => f.write_str("Confirm(..)"),
+        }
+    }
 }
 
 /// The source of the key pair of a new request.
@@ -73,6 +106,10 @@ pub struct NewRequest {
     pub algorithm: KeyAlgorithm,
     /// Whether to make a key pair or use the stored one.
     pub key: KeyChoice,
+    /// Where the key pair lives: `None` for the file `<client dir>/<root>.key`,
+    /// or another URI such as a `pkcs11:` key on a token. The URI is
+    /// remembered with the request, without any PIN value.
+    pub key_location: Option<KeyUri>,
 }
 
 /// A submitted request.
@@ -136,7 +173,17 @@ impl ClientInstance {
         ClientInstance {
             instance_dir: instance_dir.into(),
             options: ClientOptions::default(),
+            tls_identity: None,
         }
+    }
+
+    /// Presents `identity` (the client's certificate, the CA certificate and
+    /// a signer for the client's key, from either key store) when an HTTPS
+    /// server requests a client certificate, as a server that requires
+    /// client certificates for listing and downloading certificates does.
+    pub fn with_tls_identity(mut self, identity: TlsIdentity) -> Self {
+        self.tls_identity = Some(identity);
+        self
     }
 
     /// Uses `options` for the time-outs of every call to the server.
@@ -151,28 +198,35 @@ impl ClientInstance {
     }
 
     /// Saves the server's address and the technical contact in the instance's
-    /// settings and creates the client directory. Requests remembered from
-    /// an earlier configuration are kept.
+    /// settings, for plain HTTP, and creates the client directory. Requests
+    /// remembered from an earlier configuration are kept.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientInstance::configure_with`].
+    pub fn configure(&self, host: &str, port: u16, contact: Contact) -> Result<ClientSettings> {
+        self.configure_with(host, port, contact, false)
+    }
+
+    /// Saves the server's address, the technical contact and whether the
+    /// server serves HTTPS in the instance's settings, and creates the
+    /// client directory. Requests remembered from an earlier configuration
+    /// are kept, and so is the fetched CA certificate.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an empty host, port 0, an empty contact
     /// name or an e-mail address without `@`; [`Error::Io`] and
     /// [`Error::Settings`] when the settings cannot be read or written.
-    pub fn configure(&self, host: &str, port: u16, contact: Contact) -> Result<ClientSettings> {
+    pub fn configure_with(
+        &self,
+        host: &str,
+        port: u16,
+        contact: Contact,
+        https: bool,
+    ) -> Result<ClientSettings> {
+        crate::http::client::server_address(host, port)?;
         let host = host.trim();
-        if host.is_empty() {
-            return Err(Error::invalid_input(
-                "CA server host",
-                "the host is empty; give the server's name or address",
-            ));
-        }
-        if port == 0 {
-            return Err(Error::invalid_input(
-                "CA server port",
-                "port 0 is not a server's port; give the port certa serve listens on",
-            ));
-        }
         let contact = validate_contact(contact)?;
 
         let mut settings = Settings::load(&self.instance_dir)?;
@@ -181,6 +235,7 @@ impl ClientInstance {
                 client.host = host.to_owned();
                 client.port = port;
                 client.contact = contact;
+                client.https = https;
                 client
             }
             None => ClientSettings {
@@ -190,26 +245,38 @@ impl ClientInstance {
                 directory: PathBuf::from("client"),
                 requests: Vec::new(),
                 ca_root: None,
+                https,
             },
         };
         create_directory(&self.instance_dir.join(&client.directory))?;
         settings.client = Some(client.clone());
         settings.save(&self.instance_dir)?;
 
-        tracing::info!(instance = %self.instance_dir.display(), host, port, "configured the CA client");
+        tracing::info!(instance = %self.instance_dir.display(), host, port, https, "configured the CA client");
         Ok(client)
     }
 
-    /// The key URI of the private key for `root`: `file:<client dir>/<root>.key`,
+    /// The key URI of the private key for `root`: the location given with
+    /// the newest request for `root`, else `file:<client dir>/<root>.key`,
     /// relative to the instance directory.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] when the client is not configured or `root` is
-    /// not a valid file name root.
+    /// [`Error::InvalidInput`] when the client is not configured, `root` is
+    /// not a valid file name root, or the remembered location is not a valid
+    /// key URI.
     pub fn key_uri(&self, root: &str) -> Result<KeyUri> {
         validate_root(root)?;
-        Ok(key_uri_in(&self.settings()?, root))
+        let client = self.settings()?;
+        let newest = client
+            .requests
+            .iter()
+            .rev()
+            .find(|request| request.root == root);
+        match newest {
+            Some(request) => request_key_uri(&client, request),
+            None => Ok(key_uri_in(&client, root)),
+        }
     }
 
     /// Makes (or reuses) the key pair for `request.root`, builds and saves the
@@ -245,7 +312,10 @@ impl ClientInstance {
             .map(|name| parse_subject_alt_name(name))
             .collect::<Result<Vec<_>>>()?;
 
-        let key = key_uri_in(&client, &request.root);
+        let key = match &request.key_location {
+            Some(location) => location.clone(),
+            None => key_uri_in(&client, &request.root),
+        };
         if request.key == KeyChoice::Create {
             key_store.create_key(&key, request.algorithm, secret)?;
             tracing::info!(%key, algorithm = %request.algorithm, "created the client's key pair");
@@ -272,6 +342,7 @@ impl ClientInstance {
             id: answer.id.clone(),
             root: request.root.clone(),
             sha1_fingerprint: csr.fingerprints.sha1.clone(),
+            key: request.key_location.as_ref().map(KeyUri::to_string),
         })?;
         tracing::info!(id = %answer.id, root = %request.root, "submitted a CSR");
         Ok(Submitted {
@@ -288,17 +359,116 @@ impl ClientInstance {
     /// `<CA root>-chain.pem`). Compare the returned fingerprints with those
     /// the CA operator reads out before trusting the certificate.
     ///
+    /// An HTTPS client must have fetched the CA certificate once with
+    /// [`ClientInstance::fetch_ca_certificate_checked`]; later calls use the
+    /// trusted connection.
+    ///
     /// # Errors
     ///
-    /// [`Error::Server`] when the server cannot be reached or sends a root
-    /// that is not a plain file name; [`Error::InvalidCertificate`] when the
-    /// certificate cannot be read or its fingerprints differ from the
-    /// server's; [`Error::Io`] when it cannot be saved.
+    /// [`Error::InvalidInput`] for an HTTPS client that trusts no CA
+    /// certificate yet; [`Error::Server`] when the server cannot be reached
+    /// or sends a root that is not a plain file name;
+    /// [`Error::InvalidCertificate`] when the certificate cannot be read or
+    /// its fingerprints differ from the server's; [`Error::Io`] when it
+    /// cannot be saved.
     pub async fn fetch_ca_certificate(&self) -> Result<FetchedCaCertificate> {
         let client = self.settings()?;
         let http = self.http(&client)?;
         let answer = http.ca_certificate().await?;
 
+        self.save_ca_certificate(&client, &http, answer)
+    }
+
+    /// Reads the CA certificate the server offers, checks it with `check`
+    /// and, once it passes, fetches and saves it as
+    /// [`ClientInstance::fetch_ca_certificate`] does. From then on the
+    /// client trusts it.
+    ///
+    /// Over HTTPS the certificate comes from the TLS handshake, which is
+    /// stopped before any HTTP request is sent. Once the check passes, the
+    /// client connects again, verifying the server's certificate against
+    /// the checked CA certificate and the configured host, fetches
+    /// `GET /v1/ca` and checks that it is the same certificate. Over plain
+    /// HTTP the certificate from `GET /v1/ca` is checked before it is saved.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidCertificate`] naming both fingerprints when the
+    /// fingerprint differs from the expected one or the callback returns
+    /// `false`, and when the trusted connection returns another CA
+    /// certificate. Nothing is saved then, and over HTTPS nothing was sent.
+    /// [`Error::InvalidInput`] for an expected fingerprint that is not 64
+    /// hexadecimal digits; [`Error::Tls`] when the first handshake fails; the
+    /// errors of [`ClientInstance::fetch_ca_certificate`].
+    pub async fn fetch_ca_certificate_checked(
+        &self,
+        check: CaCheck<'_>,
+    ) -> Result<FetchedCaCertificate> {
+        let client = self.settings()?;
+        if let CaCheck::Expected(expected) = check {
+            validate_sha256(expected)?;
+        }
+
+        if !client.https {
+            let http = self.http(&client)?;
+            let answer = http.ca_certificate().await?;
+            let der = certificate_der(&answer.pem, &format!("from CA server {}", http.address()))?;
+            let offered = OfferedCaCertificate {
+                address: http.address().to_owned(),
+                subject: answer.subject.clone(),
+                not_after: answer.not_after.clone(),
+                fingerprints: Fingerprints::of(&der),
+                der,
+                pem: answer.pem.clone(),
+                server_subject: String::new(),
+            };
+            run_check(check, &offered)?;
+            return self.save_ca_certificate(&client, &http, answer);
+        }
+
+        let offered = self.probe_ca_certificate().await?;
+        run_check(check, &offered)?;
+
+        let trust = TrustAnchors::from_der(vec![offered.der.clone()])?;
+        let http = self.https_client(&client, &trust)?;
+        let answer = http.ca_certificate().await?;
+        let what = format!(
+            "from CA server {} over the verified connection",
+            http.address()
+        );
+        if certificate_der(&answer.pem, &what)? != offered.der {
+            return Err(Error::InvalidCertificate {
+                what,
+                reason: format!(
+                    "GET /v1/ca returned another certificate than the checked CA certificate (SHA-256 {}) the handshake presented; nothing was saved",
+                    offered.fingerprints.sha256
+                ),
+                source: None,
+            });
+        }
+        self.save_ca_certificate(&client, &http, answer)
+    }
+
+    /// Reads the CA certificate an HTTPS server presents in its TLS
+    /// handshake, without trusting it, and stops the handshake before any
+    /// HTTP request is sent. The shell shows the result to the operator.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an unconfigured client; the errors of
+    /// [`probe_ca_certificate`].
+    pub async fn probe_ca_certificate(&self) -> Result<OfferedCaCertificate> {
+        let client = self.settings()?;
+        probe_ca_certificate(&client.host, client.port, self.options.connect_timeout).await
+    }
+
+    /// Checks `answer` (from `GET /v1/ca`) and saves it as the client's CA certificate.
+    fn save_ca_certificate(
+        &self,
+        client: &ClientSettings,
+        http: &CaClient,
+        answer: CaCertificateResponse,
+    ) -> Result<FetchedCaCertificate> {
         if validate_root(&answer.root).is_err() {
             return Err(Error::Server {
                 address: http.address().to_owned(),
@@ -323,12 +493,12 @@ impl ClientInstance {
             });
         }
 
-        let path = self.client_file(&client, &format!("{}.cer", answer.root));
+        let path = self.client_file(client, &format!("{}.cer", answer.root));
         write_atomic(&path, answer.pem.as_bytes(), 0o644, Replace::Allow)?;
         let chain_path = if answer.chain_pem.is_empty() {
             None
         } else {
-            let chain_path = self.client_file(&client, &format!("{}-chain.pem", answer.root));
+            let chain_path = self.client_file(client, &format!("{}-chain.pem", answer.root));
             write_atomic(
                 &chain_path,
                 answer.chain_pem.concat().as_bytes(),
@@ -423,7 +593,7 @@ impl ClientInstance {
 
         let what = format!("number {} for request {}", newest.number, request.id);
         let der = certificate_der(&newest.pem, &what)?;
-        let key = key_uri_in(&client, &request.root);
+        let key = request_key_uri(&client, &request)?;
         check_public_key(&der, &key_store.public_key(&key, secret)?, &key, &what)?;
         let ca_path = self.ca_certificate_path(&client)?;
         check_issued_by(&der, &ca_path, &what)?;
@@ -471,8 +641,29 @@ impl ClientInstance {
         self.update(|client| client.requests.push(request))
     }
 
+    /// The HTTP client of the configured server: plain, or over HTTPS
+    /// trusting the CA certificate the client fetched.
     fn http(&self, client: &ClientSettings) -> Result<CaClient> {
-        CaClient::new(&client.host, client.port, self.options)
+        if !client.https {
+            return CaClient::new(&client.host, client.port, self.options);
+        }
+
+        let Some(root) = &client.ca_root else {
+            return Err(Error::invalid_input(
+                "CA certificate",
+                format!(
+                    "the client talks HTTPS to {}:{} and trusts no CA certificate yet; fetch it first with the SHA-256 fingerprint the CA operator reads out (fetch_ca_certificate_checked)",
+                    client.host, client.port
+                ),
+            ));
+        };
+        let trust = TrustAnchors::from_pem_file(&self.client_file(client, &format!("{root}.cer")))?;
+        self.https_client(client, &trust)
+    }
+
+    fn https_client(&self, client: &ClientSettings, trust: &TrustAnchors) -> Result<CaClient> {
+        let tls = client_config(self.tls_identity.as_ref(), trust)?;
+        CaClient::new_https(&client.host, client.port, self.options, tls)
     }
 
     fn client_file(&self, client: &ClientSettings, name: &str) -> PathBuf {
@@ -488,6 +679,73 @@ impl ClientInstance {
         };
         Ok(self.client_file(client, &format!("{root}.cer")))
     }
+}
+
+/// Builds a CSR for `subject` and `alt_names`, signed by `signer`, and
+/// returns it as PEM; the CA server uses it for its own TLS certificate.
+pub(crate) fn build_csr(
+    subject: &SubjectName,
+    alt_names: &[SubjectAltName],
+    signer: &dyn Signer,
+) -> Result<String> {
+    Ok(csr::build(subject, alt_names, signer)?.pem)
+}
+
+/// Checks an expected SHA-256 fingerprint: 32 bytes in hexadecimal.
+fn validate_sha256(expected: &str) -> Result<()> {
+    let digits = expected.chars().filter(char::is_ascii_hexdigit).count();
+    let others = expected
+        .chars()
+        .any(|c| !c.is_ascii_hexdigit() && c != ':' && !c.is_whitespace());
+    if digits != 64 || others {
+        return Err(Error::invalid_input(
+            "expected SHA-256 fingerprint",
+            format!(
+                "{expected:?} is not 64 hexadecimal digits (colons allowed); give the SHA-256 fingerprint of the CA certificate, not the SHA-1 one"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Applies `check` to the offered CA certificate.
+fn run_check(check: CaCheck<'_>, offered: &OfferedCaCertificate) -> Result<()> {
+    let what = format!(
+        "offered by CA server {} ({})",
+        offered.address, offered.subject
+    );
+    match check {
+        CaCheck::Expected(expected) => {
+            let expected = normalize(expected);
+            if expected != offered.fingerprints.sha256 {
+                tracing::warn!(address = %offered.address, offered = %offered.fingerprints.sha256, %expected, "the offered CA certificate has another fingerprint than expected");
+                return Err(Error::InvalidCertificate {
+                    what,
+                    reason: format!(
+                        "its SHA-256 fingerprint is {}, but the expected fingerprint is {expected}; nothing was sent or saved. Check the fingerprint with the CA operator, and that {} is the CA server",
+                        offered.fingerprints.sha256, offered.address
+                    ),
+                    source: None,
+                });
+            }
+        }
+        CaCheck::Confirm(confirm) => {
+            if !confirm(offered) {
+                tracing::warn!(address = %offered.address, offered = %offered.fingerprints.sha256, "the operator did not confirm the offered CA certificate");
+                return Err(Error::InvalidCertificate {
+                    what,
+                    reason: format!(
+                        "its fingerprints (SHA-256 {}, SHA-1 {}) were not confirmed; nothing was sent or saved. Compare them with those the CA operator reads out",
+                        offered.fingerprints.sha256, offered.fingerprints.sha1
+                    ),
+                    source: None,
+                });
+            }
+        }
+    }
+
+    tracing::info!(address = %offered.address, sha256 = %offered.fingerprints.sha256, "the offered CA certificate passed the check");
+    Ok(())
 }
 
 /// Checks that a file name root is a plain file name: letters, digits, `.`,
@@ -514,6 +772,19 @@ pub fn validate_root(root: &str) -> Result<()> {
 
 fn key_uri_in(client: &ClientSettings, root: &str) -> KeyUri {
     KeyUri::file(client.directory.join(format!("{root}.key")))
+}
+
+/// The key of a remembered request: its own location, or the default file.
+fn request_key_uri(client: &ClientSettings, request: &SubmittedRequest) -> Result<KeyUri> {
+    let Some(location) = &request.key else {
+        return Ok(key_uri_in(client, &request.root));
+    };
+    location.parse().map_err(|e: crate::key::KeyUriError| {
+        Error::invalid_input(
+            format!("key location of request {}", request.id),
+            format!("{e}; correct it in the client settings"),
+        )
+    })
 }
 
 fn validate_contact(mut contact: Contact) -> Result<Contact> {
@@ -559,4 +830,66 @@ fn find_request<'a>(client: &'a ClientSettings, id_or_root: &str) -> Result<&'a 
         kind: "request",
         name: format!("{id_or_root:?} among this client's requests; give a request id or file name root that was submitted from this instance"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offered(der: &[u8]) -> OfferedCaCertificate {
+        OfferedCaCertificate {
+            address: "127.0.0.1:8443".to_owned(),
+            subject: "CN=First Look CA".to_owned(),
+            not_after: "2030-01-01T00:00:00Z".to_owned(),
+            der: der.to_vec(),
+            pem: String::new(),
+            fingerprints: Fingerprints::of(der),
+            server_subject: "CN=127.0.0.1".to_owned(),
+        }
+    }
+
+    #[test]
+    fn expected_fingerprint_any_case_passes() {
+        let offered = offered(b"certificate");
+        let lowercase = offered.fingerprints.sha256.replace(':', "").to_lowercase();
+
+        assert!(run_check(CaCheck::Expected(&lowercase), &offered).is_ok());
+    }
+
+    #[test]
+    fn expected_fingerprint_mismatch_names_both() {
+        let offered = offered(b"certificate");
+        let other = Fingerprints::of(b"another certificate").sha256;
+
+        let error = run_check(CaCheck::Expected(&other), &offered).expect_err("mismatch");
+
+        let message = error.to_string();
+        assert!(message.contains(&other), "{message}");
+        assert!(message.contains(&offered.fingerprints.sha256), "{message}");
+    }
+
+    #[test]
+    fn declined_confirmation_fails() {
+        let offered = offered(b"certificate");
+        let decline = |_: &OfferedCaCertificate| false;
+
+        let error = run_check(CaCheck::Confirm(&decline), &offered).expect_err("declined");
+
+        assert_eq!(error.code(), "invalid_certificate");
+    }
+
+    #[test]
+    fn sha1_fingerprint_rejected_as_expected() {
+        let sha1 = Fingerprints::of(b"certificate").sha1;
+
+        let error = validate_sha256(&sha1).expect_err("a SHA-1 fingerprint");
+
+        assert!(error.to_string().contains("not the SHA-1 one"), "{error}");
+    }
+
+    #[test]
+    fn sha256_fingerprint_with_colons_valid() {
+        let sha256 = Fingerprints::of(b"certificate").sha256;
+        assert!(validate_sha256(&sha256).is_ok());
+    }
 }

@@ -154,6 +154,20 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A TLS connection could not be set up, or failed.
+    #[error("TLS {operation} failed: {reason}")]
+    Tls {
+        /// What was being done, with the peer ("handshake with 127.0.0.1:4433").
+        operation: String,
+        /// Which check or step failed, for matching in code.
+        failure: crate::tls::TlsFailure,
+        /// Why, in words, with what to do next.
+        reason: String,
+        /// rustls' or the operating system's error, if any.
+        #[source]
+        source: Option<Cause>,
+    },
+
     /// An instance's settings file could not be read or written.
     #[error("invalid settings in {}: {source}", path.display())]
     Settings {
@@ -185,6 +199,7 @@ impl Error {
             Error::QueueFull { .. } => "queue_full",
             Error::Server { .. } => "server",
             Error::HttpServer { .. } => "http_server",
+            Error::Tls { failure, .. } => failure.code(),
             Error::Settings { .. } => "invalid_settings",
         }
     }

@@ -7,7 +7,7 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
@@ -97,6 +97,25 @@ pub fn parent_directory(path: &Path) -> &Path {
 fn permissions(mode: u32) -> fs::Permissions {
     use std::os::unix::fs::PermissionsExt;
     fs::Permissions::from_mode(mode)
+}
+
+/// Returns a free, visible name next to `target` for a file or directory
+/// that is replaced but kept: `NAME.replaced-YYYYMMDDTHHMMSSZ`, with `-2`,
+/// `-3`... when that is taken.
+pub fn replaced_path(target: &Path) -> PathBuf {
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_else(|_| "unknown-time".to_owned());
+    let base = format!("{}.replaced-{stamp}", target.display());
+    let mut candidate = PathBuf::from(&base);
+    let mut counter = 2;
+    while candidate.exists() {
+        candidate = PathBuf::from(format!("{base}-{counter}"));
+        counter += 1;
+    }
+    candidate
 }
 
 #[cfg(test)]

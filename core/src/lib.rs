@@ -15,5 +15,6 @@ pub mod http;
 pub mod key;
 pub mod name;
 pub mod settings;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -45,6 +45,10 @@ pub struct ServerSettings {
     /// The validity of issued certificates, in days, when the operator gives none.
     #[serde(default = "default_validity_days")]
     pub validity_days: u32,
+    /// HTTPS for the API, once the server has issued its own TLS
+    /// certificate; `None` serves plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<HttpsSettings>,
 }
 
 impl ServerSettings {
@@ -63,6 +67,7 @@ impl ServerSettings {
             listen: default_listen(),
             max_pending_requests: default_max_pending(),
             validity_days: default_validity_days(),
+            https: None,
         }
     }
 }
@@ -86,6 +91,30 @@ pub struct ClientSettings {
     /// The file name root of the CA certificate last fetched from the server (`FLCA` for `FLCA.cer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_root: Option<String>,
+    /// Whether the server serves its API over HTTPS. The client then
+    /// trusts only the CA certificate it fetched and checked.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub https: bool,
+}
+
+/// The HTTPS set-up of a CA server, kept under `server: https:` in
+/// [`SETTINGS_FILE`]. Setting up a new CA drops it, because the server's
+/// certificate was issued by the CA it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpsSettings {
+    /// The server's TLS certificate, PEM, relative to the instance directory.
+    pub certificate: PathBuf,
+    /// The TLS private key: `file:PATH` (relative to the instance directory)
+    /// or a `pkcs11:` URI without a PIN value.
+    pub key: String,
+    /// The host names and IP addresses in the certificate's subjectAltName.
+    pub names: Vec<String>,
+    /// Whether listing and downloading certificates require a client
+    /// certificate issued by this CA. Submitting a CSR and downloading the
+    /// CA certificate stay open to every client.
+    #[serde(default)]
+    pub require_client_certificates: bool,
 }
 
 /// The person the CA operator can call about a request.
@@ -112,6 +141,10 @@ pub struct SubmittedRequest {
     pub root: String,
     /// The SHA-1 fingerprint of the CSR.
     pub sha1_fingerprint: String,
+    /// The key URI (without any PIN value) when the key is not the default
+    /// file `<client dir>/<root>.key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -128,6 +161,46 @@ fn default_validity_days() -> u32 {
 
 fn default_client_directory() -> PathBuf {
     PathBuf::from("client")
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl HttpsSettings {
+    /// Reads the HTTPS settings of the CA server in `instance_dir` (the
+    /// `server.https` section of its settings file); `None` when the
+    /// instance serves plain HTTP or is no CA server.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read, [`Error::Settings`] when it is not valid.
+    pub fn load(instance_dir: &Path) -> Result<Option<Self>> {
+        let settings = Settings::load(instance_dir)?;
+        Ok(settings.server.and_then(|server| server.https))
+    }
+
+    /// Stores these settings as the `server.https` section of the settings
+    /// of `instance_dir`, atomically, keeping every other setting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when the instance is no CA server, and the
+    /// errors of [`Settings::load`] and [`Settings::save`].
+    pub fn save(&self, instance_dir: &Path) -> Result<()> {
+        let mut settings = Settings::load(instance_dir)?;
+        let Some(server) = settings.server.as_mut() else {
+            return Err(Error::invalid_input(
+                "HTTPS settings",
+                format!(
+                    "the instance {} is no CA server; set up the CA first",
+                    instance_dir.display()
+                ),
+            ));
+        };
+        server.https = Some(self.clone());
+        settings.save(instance_dir)
+    }
 }
 
 impl Settings {
@@ -182,6 +255,7 @@ mod tests {
                 directory: default_client_directory(),
                 requests: Vec::new(),
                 ca_root: None,
+                https: true,
             }),
         };
 
@@ -198,6 +272,70 @@ mod tests {
             Settings::load(dir.path()).expect("load"),
             Settings::default()
         );
+    }
+
+    #[test]
+    fn client_without_https_loads() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let old =
+            "client:\n  host: ca.example.org\n  port: 8443\n  contact:\n    name: Ada Operator\n";
+        fs::write(dir.path().join(SETTINGS_FILE), old).expect("write");
+
+        let loaded = Settings::load(dir.path()).expect("load");
+
+        assert_eq!(loaded.client.map(|client| client.https), Some(false));
+    }
+
+    #[test]
+    fn https_settings_round_trip() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let server = ServerSettings::new("FLCA", "ca", "file:ca/FLCA.key");
+        Settings {
+            server: Some(server.clone()),
+            client: None,
+        }
+        .save(dir.path())
+        .expect("save the server settings");
+        let https = HttpsSettings {
+            certificate: PathBuf::from("ca/https/FLCA-https.cer"),
+            key: "file:ca/https/FLCA-https.key".to_owned(),
+            names: vec!["ca.example.org".to_owned(), "127.0.0.1".to_owned()],
+            require_client_certificates: true,
+        };
+
+        https.save(dir.path()).expect("save");
+        let loaded = HttpsSettings::load(dir.path()).expect("load");
+        let kept = Settings::load(dir.path()).expect("load").server;
+
+        assert_eq!(loaded, Some(https.clone()));
+        assert_eq!(
+            kept,
+            Some(ServerSettings {
+                https: Some(https),
+                ..server
+            })
+        );
+    }
+
+    #[test]
+    fn https_settings_need_server() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let https = HttpsSettings {
+            certificate: PathBuf::from("ca/https/FLCA-https.cer"),
+            key: "file:ca/https/FLCA-https.key".to_owned(),
+            names: vec!["ca.example.org".to_owned()],
+            require_client_certificates: false,
+        };
+
+        let error = https.save(dir.path()).unwrap_err();
+
+        assert_eq!(error.code(), "invalid_input");
+    }
+
+    #[test]
+    fn missing_https_settings_are_none() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        assert_eq!(HttpsSettings::load(dir.path()).expect("load"), None);
     }
 
     #[test]

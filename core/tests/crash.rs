@@ -98,6 +98,7 @@ fn make_ca(instance: &Path) {
             listen: "127.0.0.1:0".to_owned(),
             max_pending_requests: 100_000,
             validity_days: 30,
+            https: None,
         }),
         client: None,
     };

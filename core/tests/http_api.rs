@@ -42,6 +42,7 @@ impl Instance {
                 listen: "127.0.0.1:0".to_owned(),
                 max_pending_requests,
                 validity_days: 30,
+                https: None,
             }),
             client: None,
         };

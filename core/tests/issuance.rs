@@ -93,6 +93,7 @@ impl TestCa {
                 listen: "127.0.0.1:0".to_owned(),
                 max_pending_requests,
                 validity_days: 90,
+                https: None,
             }),
             client: None,
         };

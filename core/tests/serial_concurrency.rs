@@ -104,6 +104,7 @@ fn make_ca(instance: &Path) -> Vec<u8> {
             listen: "127.0.0.1:0".to_owned(),
             max_pending_requests: ISSUANCES,
             validity_days: 30,
+            https: None,
         }),
         client: None,
     };

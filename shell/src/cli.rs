@@ -52,6 +52,9 @@ pub enum Command {
     ///
     /// The CA key's password or PIN is not needed: the server only receives
     /// requests and hands out certificates; issuing is done in the shell.
+    /// An instance with an HTTPS certificate (configure_https) serves HTTPS;
+    /// an encrypted HTTPS key's password, or its token's PIN, is read from
+    /// CERTA_HTTPS_KEY_PASSWORD or, at a terminal, asked for.
     Serve {
         /// The address to listen on, such as 127.0.0.1:8443; default: the instance's settings.
         #[arg(long, value_name = "ADDR")]

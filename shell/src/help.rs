@@ -13,6 +13,8 @@ pub enum Group {
     Server,
     /// The CA client role.
     Client,
+    /// Mutual TLS between clients that hold certificates.
+    Tls,
 }
 
 impl Group {
@@ -21,6 +23,7 @@ impl Group {
             Group::Shell => "shell",
             Group::Server => "CA server",
             Group::Client => "CA client",
+            Group::Tls => "TLS between clients",
         }
     }
 }
@@ -146,11 +149,37 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
         method: true,
     },
     FunctionHelp {
+        name: "configure_https",
+        parameters: "(options)",
+        summary: "issues the CA server a tls-server certificate for its own names, so that serve() uses HTTPS",
+        details: "names: the DNS names and IP addresses clients connect to, such as [\"ca.example.org\", \"192.0.2.7\"] (required)\n\
+                  algorithm: the HTTPS key's algorithm, as for configure_server (default ecdsa-p256)\n\
+                  key: where the HTTPS key goes: file:PATH (default DIRECTORY/https/ROOT-https.key) or a pkcs11: URI\n\
+                  reuse_key: true to certify the key made before, as when renewing a key on a token\n\
+                  validity_days: validity in days (default from the instance's settings)\n\
+                  require_client_certificates: true to let only clients with a certificate from this CA\n\
+                  list and download certificates; submitting and the CA certificate stay open\n\
+                  password, password_env, pin, pin_env, unencrypted: the CA key's secret, as for issue\n\
+                  key_password, key_password_env, key_pin, key_pin_env: the HTTPS key's secret\n\
+                  (default CERTA_HTTPS_KEY_PASSWORD); unencrypted_key: true to store it without a password\n\
+                  The request goes through the CA's records like any other. Running it again replaces\n\
+                  the certificate and keeps the old one renamed.",
+        example: "ca.configure_https(#{names: [\"127.0.0.1\"], unencrypted_key: true})",
+        group: Group::Server,
+        method: true,
+    },
+    FunctionHelp {
         name: "serve",
         parameters: "() or (options)",
-        summary: "serves the instance's HTTP API in the background; returns #{address, host, port, url}",
+        summary: "serves the instance's API over HTTP or HTTPS in the background; returns #{address, host, port, url}",
         details: "listen: the address to bind, such as \"127.0.0.1:0\" (port 0 picks a free port);\n\
                   the default is the listen address in the instance's settings.\n\
+                  https: true to serve over TLS with the certificate configure_https made, false for plain HTTP;\n\
+                  the default is HTTPS once configure_https has run\n\
+                  require_client_certificates: true or false, for this run, in place of the setting\n\
+                  configure_https recorded: listing and downloading certificates need a client certificate\n\
+                  password, password_env, pin, pin_env: the HTTPS key's secret (default CERTA_HTTPS_KEY_PASSWORD);\n\
+                  an unencrypted key needs none.\n\
                   The server stops with stop_serving() or when the shell exits.",
         example: "let server = ca.serve(#{listen: \"127.0.0.1:0\"}); print(server.port)",
         group: Group::Server,
@@ -228,6 +257,8 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
         summary: "makes the instance a client of a CA server",
         details: "host: the server's host name or address (required)\n\
                   port: the server's port (required)\n\
+                  https: true when the server serves HTTPS; the first fetch_ca_certificate then checks\n\
+                  the CA certificate's fingerprint\n\
                   contact: #{name, phone, email}, the technical contact sent with each request; name is required",
         example: "configure_client(#{host: \"127.0.0.1\", port: 8443, contact: #{name: \"Ada Operator\"}})",
         group: Group::Client,
@@ -241,26 +272,37 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
                   subject: #{cn, o, ou, l, st, c, email}; cn is required\n\
                   sans: subject alternative names, such as [\"host.example.org\", \"192.0.2.7\"]\n\
                   algorithm: as for configure_server (default ecdsa-p256)\n\
-                  password, password_env: the new key's password (default CERTA_KEY_PASSWORD)\n\
-                  unencrypted: true to store the key without a password",
+                  key: where the key pair goes: file:PATH (default CLIENT_DIR/ROOT.key) or a pkcs11: URI,\n\
+                  such as \"pkcs11:token=T;object=web?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=env:PIN\";\n\
+                  later calls for the root use the same key\n\
+                  reuse_key: true to send a new CSR for the key made before for the root\n\
+                  password, password_env: the new key's password (default CERTA_KEY_PASSWORD);\n\
+                  pin, pin_env: a token's PIN when the key URI names no pin-source\n\
+                  unencrypted: true to store the key file without a password",
         example: "submit(#{root: \"web\", subject: #{cn: \"web.example.org\"}, sans: [\"web.example.org\"], unencrypted: true})",
         group: Group::Client,
         method: true,
     },
     FunctionHelp {
         name: "fetch_ca_certificate",
-        parameters: "()",
+        parameters: "() or (options)",
         summary: "downloads the CA certificate, saves it as ROOT.cer in the client directory, returns its path and fingerprints",
-        details: "",
-        example: "let ca_cert = client.fetch_ca_certificate(); print(ca_cert.sha256)",
+        details: "fingerprint: the CA certificate's SHA-256 fingerprint, as the CA operator reads it out\n\
+                  (hex, colons optional). Over HTTPS the first download needs it: the client looks at the\n\
+                  certificate the server presents, sends nothing unless the fingerprint matches, and then\n\
+                  trusts that certificate. Without it, the REPL shows the fingerprints and asks [y/N];\n\
+                  a script fails with fingerprint_required.",
+        example: "let ca_cert = client.fetch_ca_certificate(#{fingerprint: \"3A:F1:...\"}); print(ca_cert.sha256)",
         group: Group::Client,
         method: true,
     },
     FunctionHelp {
         name: "list_certificates",
-        parameters: "()",
+        parameters: "() or (options)",
         summary: "lists the certificates the server has issued for this client's requests",
-        details: "",
+        details: "client_certificate: the file name root of a certificate this client holds, presented\n\
+                  to a server that requires client certificates\n\
+                  password, password_env, pin, pin_env: that certificate key's secret, as for fetch_certificate",
         example: "client.list_certificates()",
         group: Group::Client,
         method: true,
@@ -271,10 +313,103 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
         summary: "downloads the newest certificate issued for a request, checks it and saves it as ROOT.cer",
         details: "root: the file name root given to submit, or the request id.\n\
                   options: password, password_env (default CERTA_KEY_PASSWORD) for an encrypted key,\n\
-                  whose public key is compared with the certificate's; an unencrypted key needs none.",
+                  whose public key is compared with the certificate's; an unencrypted key needs none;\n\
+                  pin, pin_env for a key on a token whose URI names no pin-source.\n\
+                  client_certificate: the file name root of a certificate this client holds, presented to a\n\
+                  server that requires client certificates; its key is unlocked from its URI's pin-source,\n\
+                  CERTA_KEY_PASSWORD or a prompt.",
         example: "client.fetch_certificate(\"FLCAclient\")",
         group: Group::Client,
         method: true,
+    },
+    FunctionHelp {
+        name: "tls_listen",
+        parameters: "(options)",
+        summary: "listens for mutual TLS connections with the client's certificate; returns a listener that accepts in the background",
+        details: "root: the file name root of the client's certificate and key, as given to submit (required)\n\
+                  listen: the address to bind (default \"127.0.0.1:0\"; port 0 picks a free port)\n\
+                  peer_name: a DNS name or IP address, or an array of them, of which the client's\n\
+                  certificate must carry one in its subjectAltName (default: any name)\n\
+                  require_client_certificate: false to accept clients without a certificate (default true)\n\
+                  password, password_env, pin, pin_env: the key's secret, as for fetch_certificate\n\
+                  Peers must have certificates from the CA whose certificate fetch_ca_certificate saved.\n\
+                  The listener has the properties host, port, address and subject;\n\
+                  take connections with accept(listener) and stop with stop_listening(listener).",
+        example: "let listener = alice.tls_listen(#{root: \"alice\", peer_name: \"bob.example.org\"}); print(listener.port)",
+        group: Group::Tls,
+        method: true,
+    },
+    FunctionHelp {
+        name: "accept",
+        parameters: "(listener) or (listener, seconds)",
+        summary: "takes the next connection whose handshake the listener completed; waits up to 30 s or the given seconds",
+        details: "A handshake that failed is thrown as an error whose code names the check:\n\
+                  tls_untrusted_issuer, tls_expired, tls_not_yet_valid, tls_name_mismatch, tls_no_certificate,\n\
+                  tls_wrong_usage, tls_rejected_by_peer; tls_timed_out when no connection came in time.\n\
+                  Catch it with try { ... } catch (err) { print(err.code) }.",
+        example: "let connection = listener.accept(10); print(connection.peer().subject)",
+        group: Group::Tls,
+        method: false,
+    },
+    FunctionHelp {
+        name: "stop_listening",
+        parameters: "(listener)",
+        summary: "stops accepting and closes the listening socket; returns true if the listener was accepting",
+        details: "Connections accepted before stay open.",
+        example: "listener.stop_listening()",
+        group: Group::Tls,
+        method: false,
+    },
+    FunctionHelp {
+        name: "tls_connect",
+        parameters: "(options)",
+        summary: "connects with mutual TLS to a listener and verifies its certificate; returns the connection",
+        details: "host, port: the listener's address (required)\n\
+                  server_name: the DNS name or IP address the listener's certificate must carry (default: host)\n\
+                  root: the file name root of the client's own certificate and key, sent when the listener asks;\n\
+                  without root no certificate is sent\n\
+                  password, password_env, pin, pin_env: the key's secret, as for fetch_certificate\n\
+                  A failed check is an error with a tls_... code, as for accept; when the listener rejects\n\
+                  this client's certificate, the code is tls_rejected_by_peer.",
+        example: "let connection = bob.tls_connect(#{root: \"bob\", host: listener.host, port: listener.port, server_name: \"alice.example.org\"})",
+        group: Group::Tls,
+        method: true,
+    },
+    FunctionHelp {
+        name: "send",
+        parameters: "(connection, text)",
+        summary: "sends one message: a line of UTF-8 text of at most 64 KiB",
+        details: "",
+        example: "connection.send(\"hello\")",
+        group: Group::Tls,
+        method: false,
+    },
+    FunctionHelp {
+        name: "receive",
+        parameters: "(connection) or (connection, seconds)",
+        summary: "waits for the next message up to 30 s or the given seconds; returns it, or () when the peer closed the connection",
+        details: "Throws tls_timed_out when no message came in time.",
+        example: "let reply = connection.receive(5); if reply == () { print(\"closed\") }",
+        group: Group::Tls,
+        method: false,
+    },
+    FunctionHelp {
+        name: "peer",
+        parameters: "(connection)",
+        summary: "returns the verified certificate of the other side: subject, issuer, subject_alt_names, serial, not_after, fingerprints",
+        details: "",
+        example: "print(connection.peer().subject)",
+        group: Group::Tls,
+        method: false,
+    },
+    FunctionHelp {
+        name: "close",
+        parameters: "(connection)",
+        summary: "sends the TLS close_notify alert and closes the connection; returns true if it was open",
+        details: "",
+        example: "connection.close()",
+        group: Group::Tls,
+        method: false,
     },
 ];
 
@@ -299,16 +434,18 @@ pub fn overview() -> String {
         .max()
         .unwrap_or(0);
     let mut text = String::new();
-    for group in [Group::Shell, Group::Server, Group::Client] {
+    for group in [Group::Shell, Group::Server, Group::Client, Group::Tls] {
         text += &format!("{}:\n", group.title());
         for entry in FUNCTIONS.iter().filter(|entry| entry.group == group) {
             text += &format!("  {:width$}  {}\n", entry.name, entry.summary);
         }
         text.push('\n');
     }
+    text += "The CA server and CA client functions, tls_listen, tls_connect and instance_dir are also\n";
     text +=
-        "The CA server and CA client functions, and instance_dir, are also methods of instances,\n";
-    text += "acting on that instance: let ca = instance(\"dir\"); ca.pending()\n";
+        "methods of instances, acting on that instance: let ca = instance(\"dir\"); ca.pending()\n";
+    text += "accept, stop_listening, send, receive, peer and close are methods of listeners and\n";
+    text += "connections: connection.send(\"hello\")\n";
     text += "help(\"name\") shows a function's parameters and an example.";
     text
 }
@@ -324,7 +461,7 @@ pub fn describe(entry: &FunctionHelp) -> String {
     }
     if entry.method {
         let value = match entry.group {
-            Group::Client => "client",
+            Group::Client | Group::Tls => "client",
             Group::Server => "ca",
             Group::Shell => "other",
         };

@@ -27,6 +27,10 @@ fn write_value(text: &mut String, value: &Dynamic, indent: usize) {
     if value.is_unit() {
         return;
     }
+    if let Some(map) = crate::engine::tls::fields_of(value) {
+        write_map(text, &map, indent);
+        return;
+    }
     if let Some(map) = value.read_lock::<Map>() {
         write_map(text, &map, indent);
         return;
@@ -121,6 +125,9 @@ fn write_array(text: &mut String, array: &Array, indent: usize) {
 }
 
 fn is_nested(value: &Dynamic) -> bool {
+    if crate::engine::tls::fields_of(value).is_some() {
+        return true;
+    }
     if let Some(map) = value.read_lock::<Map>() {
         return !map.is_empty();
     }

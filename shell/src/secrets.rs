@@ -11,9 +11,13 @@
 
 use std::io::IsTerminal;
 
+use certa_core::key::KeyUri;
+use rhai::Map;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::engine::errors::{script_error, ScriptResult, CANCELLED_CODE, PASSWORD_REQUIRED_CODE};
+use crate::engine::errors::{
+    core_error, script_error, ScriptResult, CANCELLED_CODE, PASSWORD_REQUIRED_CODE,
+};
 use crate::engine::options::Options;
 use crate::hidden_input::{read_hidden_line, HiddenInputError};
 
@@ -21,6 +25,9 @@ use crate::hidden_input::{read_hidden_line, HiddenInputError};
 pub const CA_PASSWORD_ENV: &str = "CERTA_CA_PASSWORD";
 /// The environment variable read for a client key's password when a call names none.
 pub const KEY_PASSWORD_ENV: &str = "CERTA_KEY_PASSWORD";
+/// The environment variable read for the password or PIN of the CA server's
+/// HTTPS key when a call names none.
+pub const HTTPS_KEY_PASSWORD_ENV: &str = "CERTA_HTTPS_KEY_PASSWORD";
 
 /// The options through which a call is given a password or PIN.
 pub const SECRET_OPTIONS: [&str; 4] = ["password", "password_env", "pin", "pin_env"];
@@ -105,6 +112,80 @@ pub fn read_secret(
             spec.what, spec.default_env
         ),
     ))
+}
+
+/// How prompts and errors name the secret of one kind of key, and the
+/// environment variable read when a call names none.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySecretNames {
+    /// The password of a key file ("key password").
+    pub password: &'static str,
+    /// The PIN of the token that stores the key ("token PIN").
+    pub pin: &'static str,
+    /// The environment variable read when no option names one.
+    pub default_env: &'static str,
+}
+
+/// A client's own key.
+pub const CLIENT_KEY: KeySecretNames = KeySecretNames {
+    password: "key password",
+    pin: "token PIN",
+    default_env: KEY_PASSWORD_ENV,
+};
+
+/// The key of the CA server's HTTPS certificate.
+pub const HTTPS_KEY: KeySecretNames = KeySecretNames {
+    password: "HTTPS key password",
+    pin: "HTTPS key's token PIN",
+    default_env: HTTPS_KEY_PASSWORD_ENV,
+};
+
+/// Runs `operation` with the secret of the existing key `key`. The secret
+/// comes from the options when they name one. A key on a token takes its
+/// PIN from the URI's pin-source, else from the options, `default_env` or a
+/// prompt. A key file is tried first without a password, because an
+/// unencrypted key needs none, and on `wrong_password` again with the
+/// password from the default variable or a prompt. Checks that no unknown option is
+/// left.
+///
+/// # Errors
+///
+/// The errors of [`read_secret`], unknown options, and the error of `operation`.
+pub fn with_key_secret<T>(
+    key: &KeyUri,
+    mut options: Options,
+    names: KeySecretNames,
+    prompting: Prompting,
+    operation: impl Fn(Option<&SecretString>) -> certa_core::Result<T>,
+) -> ScriptResult<T> {
+    let function = options.function();
+    let secret_given = SECRET_OPTIONS.iter().any(|name| options.has(name));
+    let (what, needs_secret) = match key {
+        KeyUri::Pkcs11(uri) => (names.pin, uri.pin.is_none()),
+        KeyUri::File(_) => (names.password, false),
+    };
+    let spec = SecretSpec {
+        what,
+        default_env: names.default_env,
+        new_key: false,
+    };
+    let secret = if secret_given || needs_secret {
+        Some(read_secret(&mut options, spec, prompting)?)
+    } else {
+        None
+    };
+    options.finish()?;
+
+    let first = operation(secret.as_ref());
+    let retry = secret.is_none()
+        && matches!(key, KeyUri::File(_))
+        && matches!(&first, Err(error) if error.code() == "wrong_password");
+    if !retry {
+        return first.map_err(core_error);
+    }
+    let mut empty = Options::new(function, Map::new());
+    let secret = read_secret(&mut empty, spec, prompting)?;
+    operation(Some(&secret)).map_err(core_error)
 }
 
 fn non_empty(secret: SecretString, function: &str, spec: SecretSpec) -> ScriptResult<SecretString> {

@@ -1,9 +1,19 @@
-//! `certa serve`: serves an instance's HTTP API until SIGINT or SIGTERM.
+//! `certa serve`: serves an instance's HTTP API, over HTTPS once
+//! `configure_https` has run, until SIGINT or SIGTERM.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use certa_core::key::{KeyUri, Signer};
+use rhai::Map;
+
+use crate::engine::errors::ErrorReport;
+use crate::engine::options::Options;
+use crate::secrets::{with_key_secret, Prompting, HTTPS_KEY};
 
 /// Serves the instance in `instance_dir` on `listen` (or the address in its
 /// settings) until the process receives SIGINT or SIGTERM.
@@ -34,9 +44,13 @@ pub fn run(instance_dir: &Path, listen: Option<&str>) -> ExitCode {
         }
     };
 
+    // A failure to read the HTTPS key's secret is a shell error with its own
+    // code, so it is kept here and printed in place of the core's error.
+    let unlock_failure: RefCell<Option<ErrorReport>> = RefCell::new(None);
     let served = runtime.block_on(certa_core::http::serve_until_signal(
         instance_dir,
         listen,
+        |key| unlock_https_key(instance_dir, key, &unlock_failure),
         |address| {
             println!(
                 "listening on {address}: serving instance {}; stop with Ctrl-C or SIGTERM",
@@ -46,11 +60,38 @@ pub fn run(instance_dir: &Path, listen: Option<&str>) -> ExitCode {
         },
     ));
 
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
+    match (served, unlock_failure.take()) {
+        (Ok(()), _) => ExitCode::SUCCESS,
+        (Err(_), Some(report)) => {
+            eprintln!("error: {} (code {})", report.message, report.code);
+            ExitCode::FAILURE
+        }
+        (Err(error), None) => {
             eprintln!("error: {error} (code {})", error.code());
             ExitCode::FAILURE
         }
     }
+}
+
+/// Unlocks the HTTPS key `key` of an instance that serves HTTPS. A key file
+/// is tried without a password first; its password, or a token's PIN when
+/// the URI names no pin-source, comes from `CERTA_HTTPS_KEY_PASSWORD` or, at
+/// a terminal, a prompt.
+fn unlock_https_key(
+    instance_dir: &Path,
+    key: &KeyUri,
+    failure: &RefCell<Option<ErrorReport>>,
+) -> certa_core::Result<Arc<dyn Signer>> {
+    let store = certa_backends::open_key_store(key, instance_dir)?;
+    let options = Options::new("serve", Map::new());
+    let unlocked = with_key_secret(key, options, HTTPS_KEY, Prompting::Allowed, |secret| {
+        store.unlock(key, secret)
+    });
+    unlocked.map_err(|error| {
+        let report = ErrorReport::from_eval(&error);
+        let placeholder =
+            certa_core::Error::invalid_input(format!("HTTPS key {key}"), report.message.clone());
+        *failure.borrow_mut() = Some(report);
+        placeholder
+    })
 }

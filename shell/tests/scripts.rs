@@ -8,7 +8,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use certa_test_support::{assert_openssl_verifies, openssl, openssl_ok};
-use common::{certa, redactions, repository_root, Run, ServerProcess, TEST_CA_PASSWORD};
+use common::{
+    certa, init_softhsm_token, redactions, repository_root, softhsm_module, Run, ServerProcess,
+    TEST_CA_PASSWORD,
+};
 
 /// The scripts this file tests; a script in `scripts/` missing here fails `every_script_is_tested`.
 const TESTED_SCRIPTS: &[&str] = &[
@@ -17,6 +20,7 @@ const TESTED_SCRIPTS: &[&str] = &[
     "batch-clients.rhai",
     "outside-root.rhai",
     "softhsm-ca.rhai",
+    "tls-exchange.rhai",
 ];
 
 #[test]
@@ -246,6 +250,51 @@ fn batch_clients() {
 }
 
 #[test]
+fn tls_exchange() {
+    let base = tempfile::tempdir().unwrap();
+
+    let run = Run::of(
+        certa()
+            .args(["run", "scripts/tls-exchange.rhai"])
+            .arg(base.path()),
+    );
+
+    run.assert_success();
+    let directory = run_directory(base.path());
+    let ca_certificate = directory.join("ca").join("xca").join("XCA.cer");
+    for name in ["alice", "bob"] {
+        let client = directory.join(name).join("client");
+        assert_openssl_verifies(&client.join("XCA.cer"), &client.join(format!("{name}.cer")));
+        assert_openssl_verifies(&ca_certificate, &client.join(format!("{name}.cer")));
+    }
+    let https_certificate = directory
+        .join("ca")
+        .join("xca")
+        .join("https")
+        .join("XCA-https.cer");
+    assert_openssl_verifies(&ca_certificate, &https_certificate);
+    assert!(
+        run.stdout
+            .contains("alice received from bob: hello alice, this is bob"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("bob received from alice: hello bob, alice here"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("tls-exchange-demo-password"),
+        "the password was printed"
+    );
+    insta::with_settings!({ filters => redactions() }, {
+        insta::assert_snapshot!(run.transcript(base.path()));
+    });
+}
+
+#[test]
 fn help_lists_every_function() {
     let run = Run::of(certa().args(["run", "shell/tests/fixtures/help.rhai"]));
     run.assert_success();
@@ -381,55 +430,13 @@ fn outside_root_intermediate() {
     });
 }
 
-/// Finds SoftHSM 2's PKCS#11 module where Debian, Ubuntu and Fedora install it;
-/// `CERTA_SOFTHSM_MODULE` overrides the search.
-fn softhsm_module() -> PathBuf {
-    if let Some(path) = std::env::var_os("CERTA_SOFTHSM_MODULE") {
-        return PathBuf::from(path);
-    }
-    let candidates = [
-        "/usr/lib/softhsm/libsofthsm2.so".to_owned(),
-        format!(
-            "/usr/lib/{}-linux-gnu/softhsm/libsofthsm2.so",
-            std::env::consts::ARCH
-        ),
-        "/usr/lib64/softhsm/libsofthsm2.so".to_owned(),
-        "/usr/lib64/pkcs11/libsofthsm2.so".to_owned(),
-    ];
-    candidates
-        .iter()
-        .map(PathBuf::from)
-        .find(|path| path.exists())
-        .expect("SoftHSM 2 is not installed; ./test.sh installs it")
-}
-
 #[test]
 fn softhsm_ca() {
     const LABEL: &str = "certa-shell";
     const PIN: &str = "test-only-1357";
     let base = tempfile::tempdir().unwrap();
     let tokens = tempfile::tempdir().unwrap();
-    let config = tokens.path().join("softhsm2.conf");
-    std::fs::create_dir(tokens.path().join("tokens")).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.path().join("tokens").display()
-        ),
-    )
-    .unwrap();
-    let initialized = std::process::Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", LABEL])
-        .args(["--so-pin", "test-only-so-2468", "--pin", PIN])
-        .env("SOFTHSM2_CONF", &config)
-        .output()
-        .expect("start softhsm2-util; ./test.sh installs it");
-    assert!(
-        initialized.status.success(),
-        "{}",
-        String::from_utf8_lossy(&initialized.stderr)
-    );
+    let config = init_softhsm_token(tokens.path(), LABEL, PIN);
     let module = softhsm_module();
 
     let run = Run::of(

@@ -179,6 +179,7 @@ fn http_exchange(token: &SoftHsmToken, algorithm: KeyAlgorithm) {
         subject_alt_names: vec!["DNS:client.example.com".to_owned()],
         algorithm: KeyAlgorithm::EcdsaP256,
         key: KeyChoice::Create,
+        key_location: None,
     };
     let password = certa_core::key::SecretString::from("client key password");
     let submitted = runtime

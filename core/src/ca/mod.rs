@@ -12,9 +12,11 @@
 //! | `certs/` | each issued certificate, by number |
 //! | `index.txt` | one line per issued certificate, in OpenSSL `ca` database format |
 //! | `audit.log` | one JSON line per event |
+//! | `https/` | the server's own TLS certificate and key, for HTTPS |
 
 pub mod audit;
 pub mod builder;
+pub mod https;
 pub mod index;
 pub mod profile;
 pub mod requests;

@@ -343,6 +343,9 @@ fn finish_set_up(
         if old.directory != directory {
             tracing::info!(old = %old.directory.display(), new = %directory.display(), "the replaced CA's directory is left as it is");
         }
+        if let Some(https) = &old.https {
+            tracing::warn!(certificate = %https.certificate.display(), "the HTTPS settings are dropped, because the replaced CA issued the server's TLS certificate; issue a new one to serve HTTPS again");
+        }
     }
     input.settings.server = Some(server);
     if let Err(e) = input.settings.save(instance_dir) {

@@ -4,6 +4,7 @@
 //! the cause: the connection error, the time-out, or the server's error code
 //! and message.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -49,51 +50,75 @@ pub struct CaClient {
 }
 
 impl CaClient {
-    /// Makes a client of the server at `host` and `port`. `host` is a name,
-    /// an IPv4 address or an IPv6 address (with or without brackets).
+    /// Makes a client of the server at `host` and `port` over plain HTTP.
+    /// `host` is a name, an IPv4 address or an IPv6 address (with or
+    /// without brackets).
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an empty host or port 0, and
     /// [`Error::Server`] when the HTTP client cannot be built.
     pub fn new(host: &str, port: u16, options: ClientOptions) -> Result<Self> {
-        let host = host.trim();
-        if host.is_empty() {
-            return Err(Error::invalid_input(
-                "CA server host",
-                "the host is empty; give the server's name or address",
-            ));
-        }
-        if port == 0 {
-            return Err(Error::invalid_input(
-                "CA server port",
-                "port 0 is not a server's port; give the port certa serve listens on",
-            ));
-        }
+        CaClient::build(host, port, options, None)
+    }
 
-        let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-        let address = if bare_host.contains(':') {
-            format!("[{bare_host}]:{port}")
-        } else {
-            format!("{bare_host}:{port}")
-        };
-        let http = reqwest::Client::builder()
+    /// Makes a client of the server at `host` and `port` over HTTPS with
+    /// certa's own rustls configuration `tls` (from
+    /// [`tls::client_config`](crate::tls::client_config)). The server's
+    /// certificate must be valid for `host`, and a client certificate in
+    /// `tls` is presented when the server asks for one, with a key from
+    /// either key store.
+    ///
+    /// # Errors
+    ///
+    /// As [`CaClient::new`].
+    pub fn new_https(
+        host: &str,
+        port: u16,
+        options: ClientOptions,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Self> {
+        CaClient::build(host, port, options, Some(tls))
+    }
+
+    fn build(
+        host: &str,
+        port: u16,
+        options: ClientOptions,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Self> {
+        let address = server_address(host, port)?;
+
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
-            .user_agent(concat!("certa/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Server {
-                address: address.clone(),
-                reason: "cannot build the HTTP client".to_owned(),
-                source: Some(Box::new(e)),
-            })?;
+            .user_agent(concat!("certa/", env!("CARGO_PKG_VERSION")));
+        let scheme = match tls {
+            Some(tls) => {
+                builder = builder
+                    .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
+                    .https_only(true);
+                "https"
+            }
+            None => "http",
+        };
+        let http = builder.build().map_err(|e| Error::Server {
+            address: address.clone(),
+            reason: "cannot build the HTTP client".to_owned(),
+            source: Some(Box::new(e)),
+        })?;
 
         Ok(CaClient {
             http,
-            base_url: format!("http://{address}"),
+            base_url: format!("{scheme}://{address}"),
             address,
             options,
         })
+    }
+
+    /// Whether the client talks HTTPS.
+    pub fn is_https(&self) -> bool {
+        self.base_url.starts_with("https:")
     }
 
     /// The server's address, `host:port`.
@@ -266,6 +291,10 @@ impl CaClient {
                 self.options.connect_timeout.as_secs(),
                 self.options.timeout.as_secs()
             )
+        } else if error.is_connect() && self.is_https() {
+            format!(
+                "cannot connect over HTTPS ({cause}); check the host and port, that certa serve runs there with HTTPS, and that the server's certificate is from the CA certificate this client fetched"
+            )
         } else if error.is_connect() {
             format!(
                 "cannot connect ({cause}); check the host and port and that certa serve runs there"
@@ -286,6 +315,34 @@ impl CaClient {
             reason,
             source: None,
         }
+    }
+}
+
+/// Checks `host` and `port` and returns `host:port`, with an IPv6 address in brackets.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] for an empty host or port 0.
+pub fn server_address(host: &str, port: u16) -> Result<String> {
+    let host = host.trim();
+    if host.is_empty() {
+        return Err(Error::invalid_input(
+            "CA server host",
+            "the host is empty; give the server's name or address",
+        ));
+    }
+    if port == 0 {
+        return Err(Error::invalid_input(
+            "CA server port",
+            "port 0 is not a server's port; give the port certa serve listens on",
+        ));
+    }
+
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    if bare_host.contains(':') {
+        Ok(format!("[{bare_host}]:{port}"))
+    } else {
+        Ok(format!("{bare_host}:{port}"))
     }
 }
 

@@ -19,6 +19,7 @@ use super::api::{
     ErrorDetail, ErrorResponse, HealthResponse, RequestResponse, SubmissionBody,
     SubmissionResponse,
 };
+use super::https::ConnectionInfo;
 use super::MAX_BODY_SIZE;
 use crate::ca::server::{CaServer, Submission};
 use crate::{Error, Result};
@@ -26,11 +27,32 @@ use crate::{Error, Result};
 /// The maximum length of a request id the API looks up. The repository's ids have 16 characters.
 const MAX_ID_LENGTH: usize = 64;
 
+/// Options of the routes that differ between servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteOptions {
+    /// Whether listing and downloading certificates require a client
+    /// certificate, which only an HTTPS connection can carry.
+    pub require_client_certificates: bool,
+}
+
 /// Builds the API's routes over `server`, with every rejection turned into a JSON error.
 pub fn routes(
     server: Arc<CaServer>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    routes_with(server, RouteOptions::default())
+}
+
+/// Builds the API's routes over `server` with `options`.
+pub fn routes_with(
+    server: Arc<CaServer>,
+    options: RouteOptions,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     let with_server = warp::any().map(move || Arc::clone(&server));
+    let client_certificate = warp::ext::optional::<ConnectionInfo>()
+        .and_then(move |connection: Option<ConnectionInfo>| async move {
+            check_client_certificate(options, connection.as_ref())
+        })
+        .untuple_one();
 
     let ca = warp::path!("v1" / "ca")
         .and(warp::get())
@@ -41,7 +63,7 @@ pub fn routes(
         .and(json_content_type())
         .and(warp::body::content_length_limit(MAX_BODY_SIZE as u64))
         .and(warp::body::bytes())
-        .and(warp::addr::remote())
+        .and(peer_address())
         .and(with_server.clone())
         .then(post_request);
     let request = warp::path!("v1" / "requests" / String)
@@ -50,11 +72,13 @@ pub fn routes(
         .then(get_request);
     let certificates = warp::path!("v1" / "certificates")
         .and(warp::get())
+        .and(client_certificate)
         .and(warp::query::<CertificateQuery>())
         .and(with_server.clone())
         .then(get_certificates);
     let certificate = warp::path!("v1" / "certificates" / String)
         .and(warp::get())
+        .and(client_certificate)
         .and(with_server)
         .then(get_certificate);
     let health = warp::path!("v1" / "health").and(warp::get()).map(|| {
@@ -78,6 +102,41 @@ pub fn routes(
         .unify()
         .recover(recover)
         .unify()
+}
+
+/// Extracts the client's address: warp's own for a plain HTTP connection,
+/// or the one the HTTPS server records with the connection.
+fn peer_address() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Clone {
+    warp::addr::remote()
+        .and(warp::ext::optional::<ConnectionInfo>())
+        .map(
+            |remote: Option<SocketAddr>, connection: Option<ConnectionInfo>| {
+                remote.or(connection.map(|connection| connection.peer))
+            },
+        )
+}
+
+/// Passes a request on when the options require no client certificate or
+/// the connection carries one, else rejects it with [`ClientCertificateRequired`].
+fn check_client_certificate(
+    options: RouteOptions,
+    connection: Option<&ConnectionInfo>,
+) -> std::result::Result<(), Rejection> {
+    if !options.require_client_certificates {
+        return Ok(());
+    }
+    match connection.and_then(|connection| connection.client_certificate.as_deref()) {
+        Some(subject) => {
+            tracing::debug!(
+                client = subject,
+                "a client certificate opens the certificate routes"
+            );
+            Ok(())
+        }
+        None => Err(warp::reject::custom(ClientCertificateRequired {
+            peer: connection.map(|connection| connection.peer),
+        })),
+    }
 }
 
 // ----- Handlers -----
@@ -291,6 +350,15 @@ fn internal_error_response(operation: &str) -> Response {
 
 // ----- Rejections -----
 
+/// A request to list or download certificates without a client certificate,
+/// on a server that requires one.
+#[derive(Debug)]
+struct ClientCertificateRequired {
+    peer: Option<SocketAddr>,
+}
+
+impl warp::reject::Reject for ClientCertificateRequired {}
+
 /// A `Content-Type` other than `application/json` on a request with a JSON body.
 #[derive(Debug)]
 struct UnsupportedContentType {
@@ -329,6 +397,16 @@ async fn recover(rejection: Rejection) -> std::result::Result<Response, Infallib
             StatusCode::NOT_FOUND,
             "not_found",
             "no such resource; the API's paths are /v1/ca, /v1/requests, /v1/certificates and /v1/health".to_owned(),
+        )
+    } else if let Some(required) = rejection.find::<ClientCertificateRequired>() {
+        let peer = required
+            .peer
+            .map_or_else(|| "-".to_owned(), |peer| peer.to_string());
+        tracing::warn!(%peer, "rejected a certificate request without a client certificate");
+        (
+            StatusCode::FORBIDDEN,
+            "client_certificate_required",
+            "this CA server lists and serves certificates only to clients that present a certificate it issued; connect over HTTPS with the client's key and certificate as its TLS identity and try again".to_owned(),
         )
     } else if let Some(unsupported) = rejection.find::<UnsupportedContentType>() {
         let received = unsupported.received.as_deref().unwrap_or("none");

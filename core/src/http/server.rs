@@ -1,6 +1,7 @@
 //! Starting and stopping the CA server's HTTP API: [`start`] for the shell,
 //! which keeps a [`ServerHandle`], [`serve_until_signal`] for `certa serve`,
-//! and [`serve`] on a listener the caller has bound.
+//! and [`serve`] on a listener the caller has bound. The HTTPS variants are
+//! in [`https`](super::https).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,8 +11,11 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
+use super::https::{serve_https, HttpsConfig};
 use super::routes::routes;
 use crate::ca::server::CaServer;
+use crate::key::{KeyUri, Signer};
+use crate::settings::HttpsSettings;
 use crate::{Error, Result};
 
 /// How long a shutdown waits for requests in flight before it drops them.
@@ -76,6 +80,18 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    pub(super) fn new(
+        address: SocketAddr,
+        shutdown: oneshot::Sender<()>,
+        stopped: oneshot::Receiver<()>,
+    ) -> Self {
+        ServerHandle {
+            address,
+            shutdown: Some(shutdown),
+            stopped: Some(stopped),
+        }
+    }
+
     /// Returns the address the server listens on, with the port the system chose when port 0 was requested.
     pub fn address(&self) -> SocketAddr {
         self.address
@@ -138,6 +154,26 @@ pub fn start(
     server: Arc<CaServer>,
     listen: SocketAddr,
 ) -> Result<ServerHandle> {
+    spawn_server(runtime, listen, move |listener, shutdown| {
+        serve(server, listener, shutdown)
+    })
+}
+
+/// A future that completes when a [`ServerHandle`] asks its server to stop.
+pub(super) type StopSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Binds `listen` and spawns `run` on `runtime` with the listener and the
+/// stop signal of the returned handle; `run` serves until the signal
+/// completes. Shared by [`start`] and [`start_https`](super::start_https).
+pub(super) fn spawn_server<R, F>(
+    runtime: &tokio::runtime::Handle,
+    listen: SocketAddr,
+    run: R,
+) -> Result<ServerHandle>
+where
+    R: FnOnce(tokio::net::TcpListener, StopSignal) -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
     let listener = bind(runtime, listen)?;
     let address = listener
         .local_addr()
@@ -146,59 +182,71 @@ pub fn start(
     let (shutdown_sender, shutdown) = oneshot::channel::<()>();
     let (stopped_sender, stopped) = oneshot::channel::<()>();
     runtime.spawn(async move {
-        let shutdown = async move {
+        let shutdown: StopSignal = Box::pin(async move {
             // A dropped sender means the handle was dropped: stop as well.
             let _ = shutdown.await;
-        };
-        serve(server, listener, shutdown).await;
+        });
+        run(listener, shutdown).await;
         let _ = stopped_sender.send(());
     });
 
-    Ok(ServerHandle {
-        address,
-        shutdown: Some(shutdown_sender),
-        stopped: Some(stopped),
-    })
+    Ok(ServerHandle::new(address, shutdown_sender, stopped))
 }
 
 /// Opens the CA server of `instance_dir` and serves its API until SIGINT or
-/// SIGTERM, for `certa serve`.
+/// SIGTERM, for `certa serve`: over HTTPS when the instance has HTTPS
+/// settings, else over plain HTTP.
 ///
 /// Listens on `listen`, or on the `listen` setting of the instance when it is
-/// `None`. `ready` is called with the bound address once the server accepts
-/// connections, so the caller can print it:
+/// `None`. `unlock_tls_key` is called once, with the TLS key's URI, only for
+/// an HTTPS instance: it opens the key store and unlocks the key, asking for
+/// the password or PIN if it must. `ready` is called with the bound address
+/// once the server accepts connections, so the caller can print it:
 ///
 /// ```no_run
-/// # fn serve(instance: &std::path::Path, listen: Option<std::net::SocketAddr>) -> certa_core::Result<()> {
+/// # fn serve(instance: &std::path::Path, listen: Option<std::net::SocketAddr>, key_store: &dyn certa_core::key::KeyStore) -> certa_core::Result<()> {
 /// let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-/// let ready = |address| println!("serving on http://{address}; stop with Ctrl-C");
-/// runtime.block_on(certa_core::http::serve_until_signal(instance, listen, ready))
+/// let unlock = |key: &certa_core::key::KeyUri| key_store.unlock(key, None);
+/// let ready = |address| println!("serving on {address}; stop with Ctrl-C");
+/// runtime.block_on(certa_core::http::serve_until_signal(instance, listen, unlock, ready))
 /// # }
 /// ```
 ///
 /// # Errors
 ///
-/// The errors of [`CaServer::open`], [`Error::InvalidInput`] when the `listen`
-/// setting is not an IP address and port, and [`Error::HttpServer`] when the
-/// address cannot be bound or the signal handlers cannot be installed.
+/// The errors of [`CaServer::open`] and of `unlock_tls_key`,
+/// [`Error::InvalidInput`] when the `listen` setting is not an IP address and
+/// port or the TLS key URI is invalid, the errors of
+/// [`HttpsConfig::from_settings`], and [`Error::HttpServer`] when the address
+/// cannot be bound or the signal handlers cannot be installed.
 pub async fn serve_until_signal(
     instance_dir: &Path,
     listen: Option<SocketAddr>,
+    unlock_tls_key: impl FnOnce(&KeyUri) -> Result<Arc<dyn Signer>>,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     let owned_dir = instance_dir.to_path_buf();
-    let server = tokio::task::spawn_blocking(move || {
+    let (server, https) = tokio::task::spawn_blocking(move || {
         let server = CaServer::open(&owned_dir)?;
         // Read the CA certificate once, so that an unusable instance fails
         // here and not with a 500 on every request.
         server.ca_certificate()?;
-        Ok::<_, Error>(server)
+        let https = HttpsSettings::load(&owned_dir)?;
+        Ok::<_, Error>((server, https))
     })
     .await
     .map_err(|source| task_error("open the CA server", source))??;
     let listen = match listen {
         Some(listen) => listen,
         None => parse_listen_setting(&server.settings().listen, instance_dir)?,
+    };
+    let https = match https {
+        Some(settings) => {
+            let key: KeyUri = settings.key.parse()?;
+            let signer = unlock_tls_key(&key)?;
+            Some(HttpsConfig::from_settings(&server, &settings, signer)?)
+        }
+        None => None,
     };
 
     let terminate = terminate_signal()?;
@@ -208,7 +256,11 @@ pub async fn serve_until_signal(
         .map_err(|source| listen_error(listen, source))?;
     ready(address);
 
-    serve(Arc::new(server), listener, terminate).await;
+    let server = Arc::new(server);
+    match https {
+        Some(config) => serve_https(server, listener, config, terminate).await,
+        None => serve(server, listener, terminate).await,
+    }
     Ok(())
 }
 
@@ -249,7 +301,10 @@ fn terminate_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
 
 /// Binds `listen` with the standard library, so that a failure is reported
 /// at once, and hands the socket to `runtime`.
-fn bind(runtime: &tokio::runtime::Handle, listen: SocketAddr) -> Result<tokio::net::TcpListener> {
+pub(super) fn bind(
+    runtime: &tokio::runtime::Handle,
+    listen: SocketAddr,
+) -> Result<tokio::net::TcpListener> {
     let listener =
         std::net::TcpListener::bind(listen).map_err(|source| listen_error(listen, source))?;
     listener
@@ -259,7 +314,7 @@ fn bind(runtime: &tokio::runtime::Handle, listen: SocketAddr) -> Result<tokio::n
     tokio::net::TcpListener::from_std(listener).map_err(|source| listen_error(listen, source))
 }
 
-fn listen_error(listen: SocketAddr, source: std::io::Error) -> Error {
+pub(super) fn listen_error(listen: SocketAddr, source: std::io::Error) -> Error {
     Error::HttpServer {
         operation: format!("listen on {listen}"),
         hint: "choose another address, or stop the program that uses it",

@@ -1,26 +1,42 @@
 //! Functions of the CA client role: configure the server to use, submit a
 //! CSR, and fetch the CA certificate and the client's own certificates.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
-use certa_core::client::{ClientInstance, KeyChoice, NewRequest};
-use certa_core::key::{KeyAlgorithm, KeyStore, SecretString};
+use certa_core::client::{CaCheck, ClientInstance, KeyChoice, NewRequest, OfferedCaCertificate};
+use certa_core::key::{KeyAlgorithm, KeyStore, KeyUri, SecretString};
 use rhai::{Array, Engine, Map};
 
-use super::errors::{core_error, invalid_argument, ScriptResult};
+use super::errors::{core_error, invalid_argument, script_error, ScriptResult};
 use super::instance::Instance;
 use super::options::Options;
 use super::values::{array_of, Fields};
 use super::Shell;
 use crate::progress::Spinner;
-use crate::secrets::{read_secret, SecretSpec, KEY_PASSWORD_ENV, SECRET_OPTIONS};
+use crate::secrets::{
+    read_secret, with_key_secret, Prompting, SecretSpec, CLIENT_KEY, KEY_PASSWORD_ENV,
+    SECRET_OPTIONS,
+};
 
 /// Registers the CA client's functions.
 pub fn register(engine: &mut Engine, shell: &Arc<Shell>) {
     register_on_instances!(engine, shell, "configure_client", configure_client, options: Map);
     register_on_instances!(engine, shell, "submit", submit, options: Map);
-    register_on_instances!(engine, shell, "fetch_ca_certificate", fetch_ca_certificate);
-    register_on_instances!(engine, shell, "list_certificates", list_certificates);
+    register_on_instances!(
+        engine,
+        shell,
+        "fetch_ca_certificate",
+        fetch_ca_certificate_default
+    );
+    register_on_instances!(engine, shell, "fetch_ca_certificate", fetch_ca_certificate, options: Map);
+    register_on_instances!(
+        engine,
+        shell,
+        "list_certificates",
+        list_certificates_default
+    );
+    register_on_instances!(engine, shell, "list_certificates", list_certificates, options: Map);
     register_on_instances!(engine, shell, "fetch_certificate", fetch_certificate_default, root: &str);
     register_on_instances!(engine, shell, "fetch_certificate", fetch_certificate, root: &str, options: Map);
 }
@@ -31,18 +47,24 @@ fn client_of(instance: &Instance) -> ClientInstance {
 
 fn configure_client(_shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map> {
     let mut options =
-        Options::new("configure_client", options).allow(&["host", "port", "contact"])?;
+        Options::new("configure_client", options).allow(&["host", "port", "https", "contact"])?;
     let host = options.string("host")?;
     let port = read_port(&mut options)?;
+    let https = options.flag("https")?;
     let contact = options.contact("contact")?;
     options.finish()?;
 
     let settings = client_of(instance)
-        .configure(&host, port, contact)
+        .configure_with(&host, port, contact, https)
         .map_err(core_error)?;
+    let scheme = if settings.https { "https" } else { "http" };
     Ok(Fields::new()
         .text("host", settings.host.clone())
         .number("port", u64::from(settings.port))
+        .text(
+            "url",
+            format!("{scheme}://{}:{}", settings.host, settings.port),
+        )
         .contact("contact", &settings.contact)
         .path("directory", &instance.directory().join(&settings.directory))
         .build())
@@ -73,9 +95,12 @@ fn submit(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map>
         "sans",
         "algorithm",
         "reuse_key",
+        "key",
         "unencrypted",
         "password",
         "password_env",
+        "pin",
+        "pin_env",
     ])?;
     let root = options.string("root")?;
     let subject = options.subject("subject")?;
@@ -89,27 +114,27 @@ fn submit(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map>
     } else {
         KeyChoice::Create
     };
-    let unencrypted = options.flag("unencrypted")?;
-    let secret = if unencrypted {
-        None
-    } else {
-        let spec = SecretSpec {
-            what: "key password",
-            default_env: KEY_PASSWORD_ENV,
-            new_key: key == KeyChoice::Create,
-        };
-        Some(read_secret(&mut options, spec, shell.prompting())?)
+    let key_location = match options.opt_string("key")? {
+        Some(uri) => Some(parse_key_location(&uri)?),
+        None => None,
     };
+    let secret = new_key_secret(shell, key_location.as_ref(), key, &mut options)?;
     options.finish()?;
 
     let client = client_of(instance);
-    let store = open_client_store(&client, instance, &root)?;
+    let store = match &key_location {
+        Some(location) => {
+            certa_backends::open_key_store(location, instance.directory()).map_err(core_error)?
+        }
+        None => open_client_store(&client, instance, &root)?,
+    };
     let request = NewRequest {
         root,
         subject,
         subject_alt_names,
         algorithm,
         key,
+        key_location,
     };
     let spinner = (key == KeyChoice::Create && algorithm.rsa_bits().is_some())
         .then(|| Spinner::start(format!("generating an {algorithm} key")));
@@ -130,7 +155,81 @@ fn submit(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map>
         .build())
 }
 
-fn open_client_store(
+/// Parses the `key` option of `submit`: where the key pair is made or found.
+fn parse_key_location(uri: &str) -> ScriptResult<KeyUri> {
+    uri.parse::<KeyUri>()
+        .map_err(|e| core_error(certa_core::Error::InvalidKeyUri(e)))
+}
+
+/// Reads the secret that protects the key of a new request: none for an
+/// `unencrypted` key file or a token URI that names its PIN source, else the
+/// password or PIN from the options, the environment or a prompt.
+fn new_key_secret(
+    shell: &Shell,
+    location: Option<&KeyUri>,
+    key: KeyChoice,
+    options: &mut Options,
+) -> ScriptResult<Option<SecretString>> {
+    let unencrypted = options.flag("unencrypted")?;
+    let on_token = matches!(location, Some(KeyUri::Pkcs11(_)));
+    if unencrypted && on_token {
+        return Err(invalid_argument(
+            "submit",
+            "unencrypted applies to key files; a key on a token is protected by the token's PIN, so leave unencrypted out",
+        ));
+    }
+    if unencrypted {
+        return Ok(None);
+    }
+    let secret_given = SECRET_OPTIONS.iter().any(|name| options.has(name));
+    if let Some(KeyUri::Pkcs11(uri)) = location {
+        if uri.pin.is_some() && !secret_given {
+            return Ok(None);
+        }
+    }
+    let spec = if on_token {
+        token_pin_spec()
+    } else {
+        SecretSpec {
+            what: "key password",
+            default_env: KEY_PASSWORD_ENV,
+            new_key: key == KeyChoice::Create,
+        }
+    };
+    read_secret(options, spec, shell.prompting()).map(Some)
+}
+
+/// The PIN of a token that stores a client key.
+fn token_pin_spec() -> SecretSpec {
+    SecretSpec {
+        what: "token PIN",
+        default_env: KEY_PASSWORD_ENV,
+        new_key: false,
+    }
+}
+
+/// Runs `operation` with the secret of the existing client key `key`, as
+/// [`with_key_secret`] reads it, with `CERTA_KEY_PASSWORD` as the default
+/// variable.
+///
+/// # Errors
+///
+/// The errors of [`with_key_secret`].
+pub(super) fn with_client_key<T>(
+    shell: &Shell,
+    key: &KeyUri,
+    options: Options,
+    operation: impl Fn(Option<&SecretString>) -> certa_core::Result<T>,
+) -> ScriptResult<T> {
+    with_key_secret(key, options, CLIENT_KEY, shell.prompting(), operation)
+}
+
+/// Opens the key store of the key remembered for `root`.
+///
+/// # Errors
+///
+/// When the remembered key URI is invalid or its store cannot be opened.
+pub(super) fn open_client_store(
     client: &ClientInstance,
     instance: &Instance,
     root: &str,
@@ -139,11 +238,46 @@ fn open_client_store(
     certa_backends::open_key_store(&key, instance.directory()).map_err(core_error)
 }
 
-fn fetch_ca_certificate(shell: &Shell, instance: &Instance) -> ScriptResult<Map> {
-    let fetched = shell
-        .runtime()?
-        .block_on(client_of(instance).fetch_ca_certificate())
-        .map_err(core_error)?;
+fn fetch_ca_certificate_default(shell: &Shell, instance: &Instance) -> ScriptResult<Map> {
+    fetch_ca_certificate(shell, instance, Map::new())
+}
+
+/// Downloads the CA certificate. Over HTTPS, the first download checks the
+/// certificate the server presents against the `fingerprint` option, or
+/// asks the operator to compare the fingerprints when the shell may prompt.
+fn fetch_ca_certificate(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map> {
+    let mut options = Options::new("fetch_ca_certificate", options).allow(&["fingerprint"])?;
+    let fingerprint = options.opt_string("fingerprint")?;
+    options.finish()?;
+
+    let settings = instance.client_settings("fetch_ca_certificate")?;
+    let client = client_of(instance);
+    let runtime = shell.runtime()?;
+    let first_over_https = settings.https && settings.ca_root.is_none();
+    let may_ask = shell.prompting() == Prompting::Allowed && std::io::stdin().is_terminal();
+    let fetched = match fingerprint {
+        Some(expected) => {
+            runtime.block_on(client.fetch_ca_certificate_checked(CaCheck::Expected(&expected)))
+        }
+        None if first_over_https && may_ask => {
+            let confirm = |offered: &OfferedCaCertificate| confirm_ca_certificate(offered);
+            runtime.block_on(client.fetch_ca_certificate_checked(CaCheck::Confirm(&confirm)))
+        }
+        None if first_over_https => {
+            return Err(script_error(
+                "fingerprint_required",
+                format!(
+                "fetch_ca_certificate: the client trusts no CA certificate for https://{}:{} yet; \
+                     pass the SHA-256 fingerprint the CA operator reads out: \
+                     fetch_ca_certificate(#{{fingerprint: \"AB:CD:...\"}})",
+                settings.host, settings.port
+            ),
+            ))
+        }
+        None => runtime.block_on(client.fetch_ca_certificate()),
+    };
+    let fetched = fetched.map_err(core_error)?;
+
     let mut fields = Fields::new()
         .text("root", fetched.root)
         .text("subject", fetched.subject)
@@ -155,10 +289,53 @@ fn fetch_ca_certificate(shell: &Shell, instance: &Instance) -> ScriptResult<Map>
     Ok(fields.build())
 }
 
-fn list_certificates(shell: &Shell, instance: &Instance) -> ScriptResult<Array> {
+/// Shows the CA certificate a server presents on the first HTTPS download and
+/// asks the operator whether its fingerprint is the one the CA operator reads
+/// out. Anything but `y` or `yes` is a no.
+fn confirm_ca_certificate(offered: &OfferedCaCertificate) -> bool {
+    println!(
+        "The server at {} presents this CA certificate:",
+        offered.address
+    );
+    println!("  subject:     {}", offered.subject);
+    println!("  server:      {}", offered.server_subject);
+    println!("  valid until: {}", offered.not_after);
+    println!("  SHA-256:     {}", offered.fingerprints.sha256);
+    println!("  SHA-1:       {}", offered.fingerprints.sha1);
+    let Ok(mut editor) = rustyline::DefaultEditor::new() else {
+        return false;
+    };
+    match editor
+        .readline("Does the SHA-256 fingerprint match the one the CA operator reads out? [y/N] ")
+    {
+        Ok(answer) => matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+        Err(_) => false,
+    }
+}
+
+fn list_certificates_default(shell: &Shell, instance: &Instance) -> ScriptResult<Array> {
+    list_certificates(shell, instance, Map::new())
+}
+
+/// Lists the certificates issued for the client's requests. With
+/// `client_certificate`, the client presents that certificate, as a server
+/// that requires client certificates asks; the secret options unlock its key.
+fn list_certificates(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Array> {
+    let mut allowed = vec!["client_certificate"];
+    allowed.extend(SECRET_OPTIONS);
+    let mut options = Options::new("list_certificates", options).allow(&allowed)?;
+    let presented = options.opt_string("client_certificate")?;
+    let client = match presented {
+        Some(root) => with_identity(shell, instance, &root, options)?,
+        None => {
+            options.finish()?;
+            client_of(instance)
+        }
+    };
+
     let listed = shell
         .runtime()?
-        .block_on(client_of(instance).list_certificates())
+        .block_on(client.list_certificates())
         .map_err(core_error)?;
     Ok(array_of(listed.iter().map(|entry| {
         let certificate = &entry.certificate;
@@ -174,49 +351,58 @@ fn list_certificates(shell: &Shell, instance: &Instance) -> ScriptResult<Array> 
     })))
 }
 
+/// Returns the client role that presents the certificate of `root` to the
+/// server, with its key unlocked with the secret `options` name.
+fn with_identity(
+    shell: &Shell,
+    instance: &Instance,
+    root: &str,
+    options: Options,
+) -> ScriptResult<ClientInstance> {
+    let client = client_of(instance);
+    let key = client.key_uri(root).map_err(core_error)?;
+    let store = open_client_store(&client, instance, root)?;
+    let identity = with_client_key(shell, &key, options, |secret| {
+        client.tls_identity(store.as_ref(), root, secret)
+    })?;
+    Ok(client.with_tls_identity(identity))
+}
+
 fn fetch_certificate_default(shell: &Shell, instance: &Instance, which: &str) -> ScriptResult<Map> {
     fetch_certificate(shell, instance, which, Map::new())
 }
 
-/// Fetches the certificate for `which` (a root or a request id). The key's
-/// password is only needed to read the public key of an encrypted key, so an
-/// unencrypted key is tried first without one.
+/// Fetches the certificate for `which` (a root or a request id). The key is
+/// only read for its public key, so an unencrypted key file needs no password.
 fn fetch_certificate(
     shell: &Shell,
     instance: &Instance,
     which: &str,
     options: Map,
 ) -> ScriptResult<Map> {
-    let mut options = Options::new("fetch_certificate", options).allow(&SECRET_OPTIONS)?;
-    let client = client_of(instance);
+    let mut allowed = vec!["client_certificate"];
+    allowed.extend(SECRET_OPTIONS);
+    let mut options = Options::new("fetch_certificate", options).allow(&allowed)?;
+    let client = match options.opt_string("client_certificate")? {
+        // NOTE: the secret options belong to the key of `which`. The key of
+        // the presented certificate is unlocked from its URI's PIN source,
+        // CERTA_KEY_PASSWORD or a prompt.
+        Some(presented) => with_identity(
+            shell,
+            instance,
+            &presented,
+            Options::new("fetch_certificate", Map::new()),
+        )?,
+        None => client_of(instance),
+    };
     let root = root_of_request(instance, which)?;
+    let key = client.key_uri(&root).map_err(core_error)?;
     let store = open_client_store(&client, instance, &root)?;
     let runtime = shell.runtime()?;
 
-    let secret_given = SECRET_OPTIONS.iter().any(|key| options.has(key));
-    let spec = SecretSpec {
-        what: "key password",
-        default_env: KEY_PASSWORD_ENV,
-        new_key: false,
-    };
-    let mut secret: Option<SecretString> = if secret_given {
-        Some(read_secret(&mut options, spec, shell.prompting())?)
-    } else {
-        None
-    };
-    options.finish()?;
-
-    let mut fetched =
-        runtime.block_on(client.fetch_certificate(store.as_ref(), which, secret.as_ref()));
-    if let Err(error) = &fetched {
-        if secret.is_none() && error.code() == "wrong_password" {
-            let mut empty = Options::new("fetch_certificate", Map::new());
-            secret = Some(read_secret(&mut empty, spec, shell.prompting())?);
-            fetched =
-                runtime.block_on(client.fetch_certificate(store.as_ref(), which, secret.as_ref()));
-        }
-    }
-    let fetched = fetched.map_err(core_error)?;
+    let fetched = with_client_key(shell, &key, options, |secret| {
+        runtime.block_on(client.fetch_certificate(store.as_ref(), which, secret))
+    })?;
 
     Ok(Fields::new()
         .number("number", fetched.number)

@@ -29,9 +29,11 @@ macro_rules! register_on_instances {
 
 pub mod client;
 pub mod errors;
+pub mod https;
 pub mod instance;
 pub mod options;
 pub mod server;
+pub mod tls;
 pub mod tools;
 pub mod values;
 
@@ -124,7 +126,9 @@ pub fn build_engine(shell: &Arc<Shell>) -> Engine {
 
     tools::register(&mut engine, shell);
     server::register(&mut engine, shell);
+    https::register(&mut engine, shell);
     client::register(&mut engine, shell);
+    tls::register(&mut engine, shell);
     engine
 }
 
@@ -138,8 +142,11 @@ pub fn registered_function_names(engine: &Engine) -> Vec<String> {
                 .split_once('(')
                 .map(|(name, _)| name.trim().to_owned())
         })
-        // Conversions for printing instances are not functions people call.
+        // Conversions for printing values are not functions people call, and
+        // properties (`get$port`) are described in the help of the function
+        // whose value has them.
         .filter(|name| name != "to_string" && name != "to_debug")
+        .filter(|name| !name.starts_with("get$"))
         .collect();
     names.sort();
     names.dedup();

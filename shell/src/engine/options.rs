@@ -152,6 +152,21 @@ impl Options {
         }
     }
 
+    /// Reads an optional boolean option; missing is `None`, for options whose default is `true`.
+    ///
+    /// # Errors
+    ///
+    /// When the option is there but not a boolean.
+    pub fn opt_flag(&mut self, key: &'static str) -> ScriptResult<Option<bool>> {
+        let Some(value) = self.take(key) else {
+            return Ok(None);
+        };
+        match value.as_bool() {
+            Ok(flag) => Ok(Some(flag)),
+            Err(_) => Err(self.wrong_type(key, "true or false", &value)),
+        }
+    }
+
     /// Reads an optional map option.
     ///
     /// # Errors
@@ -187,6 +202,26 @@ impl Options {
             }
         }
         Ok(strings)
+    }
+
+    /// Reads an optional option that is one string or an array of strings.
+    ///
+    /// # Errors
+    ///
+    /// When the option is there but neither a string nor an array of strings.
+    pub fn opt_string_or_strings(&mut self, key: &'static str) -> ScriptResult<Vec<String>> {
+        if let Some(value) = self.map.get(key) {
+            if let Ok(text) = value.clone().into_string() {
+                self.take(key);
+                return Ok(vec![text]);
+            }
+        }
+        self.opt_strings(key).map_err(|_| {
+            invalid_argument(
+                self.function,
+                format!("option {key} must be a string or an array of strings"),
+            )
+        })
     }
 
     /// Reads the required subject option, a map of distinguished name parts.

@@ -11,19 +11,25 @@ use certa_core::ca::server::{CaServer, IssuedCertificate, RequestDetails, Reques
 use certa_core::ca::setup::{
     set_up_intermediate, set_up_self_signed, IntermediateSetup, SelfSignedSetup, SetupReport,
 };
+use certa_core::http::HttpsConfig;
 use certa_core::key::{KeyAlgorithm, KeyUri, SecretString, Signer};
+use certa_core::settings::HttpsSettings;
 use rhai::{Array, Engine, Map};
 
-use super::errors::{core_error, invalid_argument, script_error, ScriptResult};
+use super::errors::{
+    core_error, invalid_argument, script_error, ScriptResult, NOT_CONFIGURED_CODE,
+};
 use super::instance::Instance;
 use super::options::Options;
 use super::values::{array_of, Fields};
 use super::Shell;
 use crate::progress::Spinner;
-use crate::secrets::{read_secret, SecretSpec, CA_PASSWORD_ENV};
+use crate::secrets::{
+    read_secret, with_key_secret, SecretSpec, CA_PASSWORD_ENV, HTTPS_KEY, SECRET_OPTIONS,
+};
 
 /// The options of `issue` and `issue_all`.
-const ISSUE_OPTIONS: [&str; 7] = [
+pub(super) const ISSUE_OPTIONS: [&str; 7] = [
     "usage",
     "validity_days",
     "password",
@@ -156,7 +162,7 @@ fn configure_intermediate(shell: &Shell, instance: &Instance, options: Map) -> S
     Ok(setup_fields(&setup.root, &report))
 }
 
-fn parse_key_uri(uri: &str) -> ScriptResult<KeyUri> {
+pub(super) fn parse_key_uri(uri: &str) -> ScriptResult<KeyUri> {
     uri.parse::<KeyUri>()
         .map_err(|e| core_error(certa_core::Error::InvalidKeyUri(e)))
 }
@@ -187,7 +193,7 @@ fn setup_fields(root: &str, report: &SetupReport) -> Map {
         .build()
 }
 
-fn open_server(instance: &Instance) -> ScriptResult<CaServer> {
+pub(super) fn open_server(instance: &Instance) -> ScriptResult<CaServer> {
     CaServer::open(instance.directory()).map_err(core_error)
 }
 
@@ -196,9 +202,12 @@ fn serve_default(shell: &Shell, instance: &Instance) -> ScriptResult<Map> {
 }
 
 fn serve(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map> {
-    let mut options = Options::new("serve", options).allow(&["listen"])?;
+    let mut allowed = vec!["listen", "https", "require_client_certificates"];
+    allowed.extend(SECRET_OPTIONS);
+    let mut options = Options::new("serve", options).allow(&allowed)?;
     let listen = options.opt_string("listen")?;
-    options.finish()?;
+    let https = options.opt_flag("https")?;
+    let require_client_certificates = options.opt_flag("require_client_certificates")?;
 
     let server = open_server(instance)?;
     let listen = listen.unwrap_or_else(|| server.settings().listen.clone());
@@ -210,6 +219,26 @@ fn serve(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map> 
             ),
         )
     })?;
+    let https_settings = HttpsSettings::load(instance.directory()).map_err(core_error)?;
+    let https_settings = match (https, https_settings) {
+        (Some(false), _) | (None, None) => None,
+        (_, Some(settings)) => Some(settings),
+        (Some(true), None) => {
+            return Err(script_error(
+                NOT_CONFIGURED_CODE,
+                format!(
+                    "serve: instance {} has no HTTPS certificate; run configure_https first",
+                    instance.directory().display()
+                ),
+            ))
+        }
+    };
+    if https_settings.is_none() && require_client_certificates.is_some() {
+        return Err(invalid_argument(
+            "serve",
+            "require_client_certificates applies to HTTPS; add https: true after configure_https",
+        ));
+    }
 
     let mut slot = instance.server_slot();
     if let Some(running) = slot.as_ref() {
@@ -223,16 +252,40 @@ fn serve(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map> 
         ));
     }
     let runtime = shell.runtime()?;
-    let handle =
-        certa_core::http::start(runtime.handle(), Arc::new(server), address).map_err(core_error)?;
+    let handle = match &https_settings {
+        Some(settings) => {
+            let key: KeyUri = parse_key_uri(&settings.key)?;
+            let store =
+                certa_backends::open_key_store(&key, instance.directory()).map_err(core_error)?;
+            let signer = with_key_secret(&key, options, HTTPS_KEY, shell.prompting(), |secret| {
+                store.unlock(&key, secret)
+            })?;
+            let mut config =
+                HttpsConfig::from_settings(&server, settings, signer).map_err(core_error)?;
+            if let Some(required) = require_client_certificates {
+                config.require_client_certificates = required;
+            }
+            certa_core::http::start_https(runtime.handle(), Arc::new(server), address, config)
+        }
+        None => {
+            options.finish()?;
+            certa_core::http::start(runtime.handle(), Arc::new(server), address)
+        }
+    }
+    .map_err(core_error)?;
     let bound = handle.address();
     *slot = Some(handle);
 
+    let scheme = if https_settings.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     Ok(Fields::new()
         .text("address", bound.to_string())
         .text("host", bound.ip().to_string())
         .number("port", u64::from(bound.port()))
-        .text("url", format!("http://{bound}"))
+        .text("url", format!("{scheme}://{bound}"))
         .build())
 }
 
@@ -370,6 +423,24 @@ fn unlock_ca_key(
     store.unlock(&key, secret.as_ref()).map_err(core_error)
 }
 
+/// How prompts and errors name one key's secret, and the environment
+/// variable it is read from when no option gives it.
+pub struct KeySecretNames {
+    /// The name of a key file's password ("CA key password").
+    pub password: &'static str,
+    /// The name of a token's PIN ("token PIN").
+    pub pin: &'static str,
+    /// The environment variable read when no option gives the secret.
+    pub env: &'static str,
+}
+
+/// The names of the CA key's secret.
+const CA_KEY_SECRET: KeySecretNames = KeySecretNames {
+    password: "CA key password",
+    pin: "token PIN",
+    env: CA_PASSWORD_ENV,
+};
+
 /// Reads the CA key's secret: none for a token URI that names its PIN source
 /// or for a key file the options call `unencrypted`, else the password or PIN
 /// from the options, the environment or a prompt.
@@ -379,17 +450,29 @@ pub fn key_secret(
     options: &mut Options,
     new_key: bool,
 ) -> ScriptResult<Option<SecretString>> {
+    secret_for_key(shell, key, options, new_key, &CA_KEY_SECRET)
+}
+
+/// Reads the secret of `key` as [`key_secret`] does, naming it and reading
+/// the environment as `names` says.
+pub fn secret_for_key(
+    shell: &Shell,
+    key: &KeyUri,
+    options: &mut Options,
+    new_key: bool,
+    names: &KeySecretNames,
+) -> ScriptResult<Option<SecretString>> {
     if options.flag("unencrypted")? {
         return Ok(None);
     }
     let what = match key {
         KeyUri::Pkcs11(uri) if uri.pin.is_some() => return Ok(None),
-        KeyUri::Pkcs11(_) => "token PIN",
-        KeyUri::File(_) => "CA key password",
+        KeyUri::Pkcs11(_) => names.pin,
+        KeyUri::File(_) => names.password,
     };
     let spec = SecretSpec {
         what,
-        default_env: CA_PASSWORD_ENV,
+        default_env: names.env,
         new_key,
     };
     read_secret(options, spec, shell.prompting()).map(Some)

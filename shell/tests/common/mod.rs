@@ -24,6 +24,8 @@ pub fn certa() -> Command {
         .current_dir(repository_root())
         .env_remove("CERTA_CA_PASSWORD")
         .env_remove("CERTA_KEY_PASSWORD")
+        .env_remove("CERTA_HTTPS_KEY_PASSWORD")
+        .env_remove("CERTA_TOKEN_PIN")
         .env_remove("CERTA_IMPORT_PASSWORD")
         .env_remove("CERTA_INSTANCE")
         .env_remove("RUST_LOG")
@@ -90,6 +92,55 @@ pub fn redactions() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// Finds SoftHSM 2's PKCS#11 module where Debian, Ubuntu and Fedora install it;
+/// `CERTA_SOFTHSM_MODULE` overrides the search.
+pub fn softhsm_module() -> PathBuf {
+    if let Some(path) = std::env::var_os("CERTA_SOFTHSM_MODULE") {
+        return PathBuf::from(path);
+    }
+    let candidates = [
+        "/usr/lib/softhsm/libsofthsm2.so".to_owned(),
+        format!(
+            "/usr/lib/{}-linux-gnu/softhsm/libsofthsm2.so",
+            std::env::consts::ARCH
+        ),
+        "/usr/lib64/softhsm/libsofthsm2.so".to_owned(),
+        "/usr/lib64/pkcs11/libsofthsm2.so".to_owned(),
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+        .expect("SoftHSM 2 is not installed; ./test.sh installs it")
+}
+
+/// Initializes a SoftHSM token `label` with user PIN `pin` in `directory`
+/// and returns the SoftHSM configuration file to set as `SOFTHSM2_CONF`.
+pub fn init_softhsm_token(directory: &Path, label: &str, pin: &str) -> PathBuf {
+    let config = directory.join("softhsm2.conf");
+    std::fs::create_dir(directory.join("tokens")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            directory.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let initialized = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", label])
+        .args(["--so-pin", "test-only-so-2468", "--pin", pin])
+        .env("SOFTHSM2_CONF", &config)
+        .output()
+        .expect("start softhsm2-util; ./test.sh installs it");
+    assert!(
+        initialized.status.success(),
+        "{}",
+        String::from_utf8_lossy(&initialized.stderr)
+    );
+    config
+}
+
 /// A `certa serve` process, killed when dropped so a failing test leaves none behind.
 pub struct ServerProcess {
     /// The process.
@@ -104,9 +155,16 @@ impl ServerProcess {
     /// Starts `certa serve` on the CA instance in `instance` on a free port of
     /// 127.0.0.1, and reads the port from its first line of output.
     pub fn start(instance: &Path) -> ServerProcess {
+        ServerProcess::start_with_env(instance, &[])
+    }
+
+    /// Starts `certa serve` as [`ServerProcess::start`] does, with the
+    /// environment variables `variables` set.
+    pub fn start_with_env(instance: &Path, variables: &[(&str, &str)]) -> ServerProcess {
         use std::io::BufRead;
 
         let mut child = certa()
+            .envs(variables.iter().copied())
             .arg("serve")
             .arg("--instance")
             .arg(instance)

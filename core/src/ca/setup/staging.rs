@@ -155,7 +155,7 @@ impl Published {
         };
 
         if self.existing == Existing::OldCa {
-            let archive = archive_path(&self.target);
+            let archive = crate::fsutil::replaced_path(&self.target);
             fs::rename(aside, &archive)
                 .map_err(|e| Error::io("keep the replaced CA as", &archive, e))?;
             tracing::warn!(
@@ -216,24 +216,6 @@ fn restore(aside: &Path, target: &Path) {
             "could not move the old CA directory back; move it back by hand"
         );
     }
-}
-
-/// A free, visible name next to `target` for a replaced CA:
-/// `NAME.replaced-YYYYMMDDTHHMMSSZ`, with `-2`, `-3`... if that is taken.
-fn archive_path(target: &Path) -> PathBuf {
-    let stamp = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_else(|_| "unknown-time".to_owned());
-    let base = format!("{}.replaced-{stamp}", target.display());
-    let mut candidate = PathBuf::from(&base);
-    let mut counter = 2;
-    while candidate.exists() {
-        candidate = PathBuf::from(format!("{base}-{counter}"));
-        counter += 1;
-    }
-    candidate
 }
 
 /// A free name next to `target` for what is moved aside.
