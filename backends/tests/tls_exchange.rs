@@ -77,14 +77,14 @@ async fn exchange(algorithm: KeyAlgorithm) {
     let at_a_received = at_a.receive(WAIT).await.expect("A receives");
     at_a.send("hello from A, ünïcode").await.expect("A sends");
     let at_b_received = at_b.receive(WAIT).await.expect("B receives");
-    let a_seen_by_b = at_b.peer().clone();
+    let a_seen_by_b = at_b.peer().expect("A's verified certificate").clone();
     at_b.close().await.expect("B closes");
     let after_close = at_a.receive(WAIT).await.expect("A receives the close");
 
     assert_eq!(at_a_received.as_deref(), Some("hello from B"));
     assert_eq!(at_b_received.as_deref(), Some("hello from A, ünïcode"));
     assert_eq!(after_close, None);
-    let b_seen_by_a = at_a.peer();
+    let b_seen_by_a = at_a.peer().expect("B's verified certificate");
     assert_eq!(b_seen_by_a.subject, b.subject());
     assert_eq!(
         b_seen_by_a.subject_alt_names,
@@ -332,7 +332,7 @@ async fn missing_certificate_rejected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn anonymous_client_rejected() {
+async fn anonymous_client_accepted_when_optional() {
     let ca = Ca::start(CA_NAME);
     let a = Member::enrolled(&ca, "a.example.org", KeyAlgorithm::EcdsaP256, None).await;
     let optional = ClientAuth {
@@ -342,11 +342,19 @@ async fn anonymous_client_rejected() {
 
     let (accepted, connected) = handshake(&a, &optional, None, &a.trust(), "a.example.org").await;
 
-    let (listener_failure, _) = tls_failure(&accepted.unwrap_err());
+    let mut at_a = accepted.expect("A accepts a client without a certificate");
     let mut at_client = connected.expect("the client's handshake completes");
-    let received = at_client.receive(WAIT).await.expect("end of stream");
-    assert_eq!(listener_failure, TlsFailure::NoCertificate);
-    assert_eq!(received, None);
+    at_client
+        .send("hello without a certificate")
+        .await
+        .expect("the client sends");
+    let received = at_a.receive(WAIT).await.expect("A receives");
+    assert!(at_a.peer().is_none(), "A has no verified peer");
+    assert_eq!(
+        at_client.peer().map(|peer| peer.subject.as_str()),
+        Some(a.subject().as_str())
+    );
+    assert_eq!(received.as_deref(), Some("hello without a certificate"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -397,7 +397,8 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
         name: "peer",
         parameters: "(connection)",
         summary: "returns the verified certificate of the other side: subject, issuer, subject_alt_names, serial, not_after, fingerprints",
-        details: "",
+        details: "Returns () for a client that a listener with require_client_certificate: false let in\n\
+                  without a certificate.",
         example: "print(connection.peer().subject)",
         group: Group::Tls,
         method: false,

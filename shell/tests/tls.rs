@@ -332,3 +332,21 @@ print(to_dave.peer().subject);
     assert_eq!(lines[2], "CN=dave.example.org", "{}", run.stdout);
     assert!(!run.stdout.contains(PIN), "the PIN was printed");
 }
+
+#[test]
+fn optional_certificate_lets_anonymous_in() {
+    let run = run(r#"
+let open_listener = alice.tls_listen(#{ root: "alice", require_client_certificate: false });
+let to_alice = bob.tls_connect(#{ host: open_listener.host, port: open_listener.port, server_name: "alice.example.org" });
+let anonymous = open_listener.accept(10);
+to_alice.send("hello without a certificate");
+print(anonymous.receive(5));
+print(anonymous.peer() == ());
+print(to_alice.peer().subject);
+"#);
+
+    let lines = lines(&run);
+    assert_eq!(lines[0], "hello without a certificate", "{}", run.stdout);
+    assert_eq!(lines[1], "true", "{}", run.stdout);
+    assert_eq!(lines[2], "CN=alice.example.org", "{}", run.stdout);
+}

@@ -258,8 +258,14 @@ async fn converse(listener: &Peer, connector: &Peer) {
         panic!("{} connects to {}: {error}", connector.name, listener.name)
     });
 
-    assert_peer_is(accepted.peer(), connector);
-    assert_peer_is(connected.peer(), listener);
+    assert_peer_is(
+        accepted.peer().expect("the connector's certificate"),
+        connector,
+    );
+    assert_peer_is(
+        connected.peer().expect("the listener's certificate"),
+        listener,
+    );
     // TLS 1.3 signs handshakes of RSA keys with RSASSA-PSS only, so an RSA
     // key on the token passes here only when the token signed PSS.
     assert!(

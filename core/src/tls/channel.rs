@@ -121,29 +121,28 @@ impl TlsListener {
             }
         };
 
-        let Some(end_entity) = stream
+        // The verifier has enforced the listener's ClientAuth, so a missing
+        // certificate here means that ClientAuth.required is false.
+        let peer = match stream
             .get_ref()
             .1
             .peer_certificates()
             .and_then(|chain| chain.first())
-        else {
-            // The handshake is complete, so no alert can tell the client
-            // why. It sees the connection close.
-            return Err(rejected(Error::Tls {
-                operation,
-                failure: TlsFailure::NoCertificate,
-                reason: "the client presented no certificate; a TLS conversation needs a verified peer even where ClientAuth.required is false, so configure the client with its certificate and key".to_owned(),
-                source: None,
-            }));
+        {
+            Some(end_entity) => Some(PeerIdentity::from_der(end_entity)?),
+            None => None,
         };
-        let peer = PeerIdentity::from_der(end_entity)?;
         let connection = TlsConnection::new(
             TlsStream::Server(stream),
             peer,
             peer_address,
             PeerRole::Client,
         );
-        tracing::info!(%peer_address, subject = %connection.peer.subject, protocol = %connection.protocol(), "accepted a TLS connection");
+        let subject = connection
+            .peer
+            .as_ref()
+            .map_or("none (no client certificate)", |peer| peer.subject.as_str());
+        tracing::info!(%peer_address, subject, protocol = %connection.protocol(), "accepted a TLS connection");
         Ok(connection)
     }
 }
@@ -236,7 +235,7 @@ pub async fn connect(
     let peer = PeerIdentity::from_der(end_entity)?;
     let mut connection = TlsConnection::new(
         TlsStream::Client(stream),
-        peer,
+        Some(peer),
         peer_address,
         PeerRole::Server,
     );
@@ -248,11 +247,11 @@ pub async fn connect(
     Ok(connection)
 }
 
-/// An established TLS connection with a verified peer.
+/// An established TLS connection; its peer is verified as [`TlsConnection::peer`] describes.
 #[derive(Debug)]
 pub struct TlsConnection {
     stream: BufReader<TlsStream<TcpStream>>,
-    peer: PeerIdentity,
+    peer: Option<PeerIdentity>,
     peer_address: SocketAddr,
     peer_role: PeerRole,
     /// The start of a message whose line break has not arrived yet.
@@ -262,7 +261,7 @@ pub struct TlsConnection {
 impl TlsConnection {
     fn new(
         stream: TlsStream<TcpStream>,
-        peer: PeerIdentity,
+        peer: Option<PeerIdentity>,
         peer_address: SocketAddr,
         peer_role: PeerRole,
     ) -> Self {
@@ -275,9 +274,11 @@ impl TlsConnection {
         }
     }
 
-    /// Returns the verified identity of the other side.
-    pub fn peer(&self) -> &PeerIdentity {
-        &self.peer
+    /// Returns the verified identity of the other side: always present on
+    /// the connecting side, and on the listening side unless the listener's
+    /// [`ClientAuth`](super::ClientAuth) lets a client in without a certificate.
+    pub fn peer(&self) -> Option<&PeerIdentity> {
+        self.peer.as_ref()
     }
 
     /// Returns the other side's address.

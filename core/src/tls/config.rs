@@ -14,12 +14,13 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAuth {
     /// Whether a client must present a certificate. A certificate that a
-    /// client presents is verified either way. [`TlsListener`](super::TlsListener)
-    /// rejects a client without certificate even when this is `false`,
-    /// because its connections need a verified peer.
+    /// client presents is verified either way. A client let in without one
+    /// has no [`TlsConnection::peer`](super::TlsConnection::peer).
     pub required: bool,
     /// Names (DNS names or IP addresses in the subjectAltName) of which the
     /// client's certificate must carry at least one; empty accepts any name.
+    /// They apply to a certificate the client presents, so set `required`
+    /// too when only those clients may connect.
     pub expected_names: Vec<String>,
 }
 

@@ -108,8 +108,11 @@ pub fn register(engine: &mut Engine, shell: &Arc<Shell>) {
     engine.register_fn("close", move |connection: &mut Connection| {
         connection.close(&runner)
     });
-    engine.register_fn("peer", |connection: &mut Connection| {
-        peer_fields(&connection.inner.peer)
+    engine.register_fn("peer", |connection: &mut Connection| -> Dynamic {
+        match &connection.inner.peer {
+            Some(peer) => peer_fields(peer).into(),
+            None => Dynamic::UNIT,
+        }
     });
 }
 
@@ -239,7 +242,8 @@ fn tls_connect(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult
         .runtime()?
         .block_on(certa_core::tls::connect(&address, &server_name, config))
         .map_err(core_error)?;
-    tracing::info!(%address, peer = %connection.peer().subject, "connected with TLS");
+    let peer = connection.peer().map_or("", |peer| peer.subject.as_str());
+    tracing::info!(%address, peer, "connected with TLS");
     Ok(Connection::new(connection, "connected"))
 }
 
@@ -377,14 +381,18 @@ impl fmt::Display for Listener {
     }
 }
 
-/// A TLS connection with a verified peer, as a script value.
+/// The peer shown for a client a listener let in without a certificate.
+const ANONYMOUS_PEER: &str = "none (the client presented no certificate)";
+
+/// A TLS connection, as a script value.
 #[derive(Clone)]
 pub struct Connection {
     inner: Arc<ConnectionInner>,
 }
 
 struct ConnectionInner {
-    peer: PeerIdentity,
+    /// The verified peer; `None` for a client a listener let in without a certificate.
+    peer: Option<PeerIdentity>,
     peer_address: SocketAddr,
     protocol: String,
     /// `"accepted"` or `"connected"`: which side this instance is.
@@ -397,7 +405,7 @@ impl Connection {
     fn new(connection: TlsConnection, side: &'static str) -> Self {
         Connection {
             inner: Arc::new(ConnectionInner {
-                peer: connection.peer().clone(),
+                peer: connection.peer().cloned(),
                 peer_address: connection.peer_address(),
                 protocol: connection.protocol(),
                 side,
@@ -411,7 +419,8 @@ impl Connection {
             CLOSED_CODE,
             format!(
                 "{function}: the connection with {} ({}) is closed; open another with tls_connect or accept",
-                self.inner.peer_address, self.inner.peer.subject
+                self.inner.peer_address,
+                self.peer_subject()
             ),
         )
     }
@@ -453,13 +462,22 @@ impl Connection {
 
     fn fields(&self) -> Map {
         let open = lock(&self.inner.stream).is_some();
-        Fields::new()
+        let fields = Fields::new()
             .text("address", self.inner.peer_address.to_string())
             .text("side", self.inner.side)
             .text("protocol", self.inner.protocol.clone())
-            .text("state", if open { "open" } else { "closed" })
-            .map("peer", peer_fields(&self.inner.peer))
-            .build()
+            .text("state", if open { "open" } else { "closed" });
+        match &self.inner.peer {
+            Some(peer) => fields.map("peer", peer_fields(peer)).build(),
+            None => fields.text("peer", ANONYMOUS_PEER).build(),
+        }
+    }
+
+    fn peer_subject(&self) -> &str {
+        self.inner
+            .peer
+            .as_ref()
+            .map_or(ANONYMOUS_PEER, |peer| peer.subject.as_str())
     }
 }
 
@@ -468,7 +486,8 @@ impl fmt::Display for Connection {
         write!(
             f,
             "connection({}, {})",
-            self.inner.peer_address, self.inner.peer.subject
+            self.inner.peer_address,
+            self.peer_subject()
         )
     }
 }
