@@ -332,6 +332,10 @@ async fn wrong_fingerprint_stops_client() {
             .contains("trusts no CA certificate"),
         "{submit_error}"
     );
+    assert!(
+        !client_file(dir.path(), "FLCAclient.key").exists(),
+        "a refused submission leaves no key"
+    );
     assert_eq!(server.request_count(), requests_before);
 }
 
@@ -676,6 +680,12 @@ async fn plain_http_to_https_port_fails() {
     let https = CaClient::new_https("127.0.0.1", server.port(), ClientOptions::default(), tls)
         .expect("HTTPS client");
     assert_eq!(error.code(), "server");
+    assert!(
+        error
+            .to_string()
+            .contains("configure this client for HTTPS"),
+        "{error}"
+    );
     https.health().await.expect("the server still serves HTTPS");
 }
 
@@ -722,6 +732,12 @@ async fn probe_checks_server_name() {
         .expect_err("a certificate for another name");
 
     assert_eq!(error.code(), "tls_name_mismatch", "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("valid for DNS:ca.example.org, not for the expected 127.0.0.1"),
+        "{error}"
+    );
     assert!(!*confirmed.lock().expect("lock"), "the operator was asked");
     assert!(!client_file(dir.path(), "FLCA.cer").exists());
 }

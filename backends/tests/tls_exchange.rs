@@ -461,3 +461,30 @@ async fn invalid_expected_name_rejected() {
     assert_eq!(error.code(), "invalid_input");
     assert!(error.to_string().contains("not a name!"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_after_peer_closed() {
+    let ca = Ca::start(CA_NAME);
+    let a = Member::enrolled(&ca, "a.example.org", KeyAlgorithm::EcdsaP256, None).await;
+    let b = Member::enrolled(&ca, "b.example.org", KeyAlgorithm::EcdsaP256, None).await;
+    let (accepted, connected) = handshake(
+        &a,
+        &ClientAuth::default(),
+        Some(&b.identity()),
+        &b.trust(),
+        "a.example.org",
+    )
+    .await;
+    let mut at_a = accepted.expect("A accepts");
+    let at_b = connected.expect("B connects");
+
+    at_b.close().await.expect("B closes");
+    let end = at_a.receive(WAIT).await.expect("A reads the close");
+    // The peer's socket is gone, so this write draws a reset from its side.
+    let _ = at_a.send("anyone there?").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let closed = at_a.close().await;
+
+    assert_eq!(end, None);
+    assert!(closed.is_ok(), "{closed:?}");
+}

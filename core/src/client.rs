@@ -312,6 +312,9 @@ impl ClientInstance {
             .map(|name| parse_subject_alt_name(name))
             .collect::<Result<Vec<_>>>()?;
 
+        // Set up the connection before making a key, so that a client that
+        // cannot talk to the server yet leaves no key behind.
+        let http = self.http(&client)?;
         let key = match &request.key_location {
             Some(location) => location.clone(),
             None => key_uri_in(&client, &request.root),
@@ -331,7 +334,7 @@ impl ClientInstance {
             csr: csr.pem,
             contact: client.contact.clone(),
         };
-        let answer = self.http(&client)?.submit(&body).await?;
+        let answer = http.submit(&body).await?;
         if answer.sha1_fingerprint != csr.fingerprints.sha1 {
             // The server hashed other bytes than the client sent. Log it, but
             // keep the id, because the request exists on the server.
@@ -650,9 +653,9 @@ impl ClientInstance {
 
         let Some(root) = &client.ca_root else {
             return Err(Error::invalid_input(
-                "CA certificate",
+                "HTTPS connection",
                 format!(
-                    "the client talks HTTPS to {}:{} and trusts no CA certificate yet; fetch it first with the SHA-256 fingerprint the CA operator reads out (fetch_ca_certificate_checked)",
+                    "the client talks HTTPS to {}:{} and trusts no CA certificate yet; fetch the CA certificate first, checking its SHA-256 fingerprint against the one the CA operator reads out",
                     client.host, client.port
                 ),
             ));

@@ -175,7 +175,7 @@ impl CaServer {
             settings,
             certificate,
             certificate_path,
-            key,
+            key: key.without_pin_value(),
             replaced,
         })
     }

@@ -30,13 +30,17 @@ pub enum SubjectAltName {
 }
 
 /// Parses `DNS:name`, `IP:address`, `email:address`, `URI:uri` (prefixes in
-/// any case), or a bare DNS name.
+/// any case), a bare IPv4 or IPv6 address (an iPAddress entry, as TLS peers
+/// match an address against), or a bare DNS name.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidInput`] naming the value and what a valid one looks like.
 pub fn parse_subject_alt_name(text: &str) -> Result<SubjectAltName> {
     let text = text.trim();
+    if let Ok(address) = text.parse::<IpAddr>() {
+        return Ok(SubjectAltName::Ip(address));
+    }
     let (kind, value) = match text.split_once(':') {
         Some((kind, value))
             if ["dns", "ip", "email", "uri"].contains(&kind.to_ascii_lowercase().as_str()) =>
@@ -171,6 +175,18 @@ mod tests {
     use super::*;
     use crate::key::software::SoftwareKey;
     use crate::key::KeyAlgorithm;
+
+    #[test]
+    fn bare_address_is_ip() {
+        assert_eq!(
+            parse_subject_alt_name("127.0.0.1").ok(),
+            Some(SubjectAltName::Ip(IpAddr::from([127, 0, 0, 1])))
+        );
+        assert_eq!(
+            parse_subject_alt_name("::1").ok(),
+            Some(SubjectAltName::Ip(std::net::Ipv6Addr::LOCALHOST.into()))
+        );
+    }
 
     #[test]
     fn bare_name_is_dns() {

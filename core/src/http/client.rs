@@ -299,8 +299,12 @@ impl CaClient {
             format!(
                 "cannot connect ({cause}); check the host and port and that certa serve runs there"
             )
-        } else {
+        } else if self.is_https() {
             format!("the exchange failed ({cause})")
+        } else {
+            // A plain-HTTP client reading a TLS record ends up here, with a
+            // parse error that does not mention TLS.
+            format!("the exchange failed ({cause}); if the server serves HTTPS, configure this client for HTTPS")
         };
         Error::Server {
             address: self.address.clone(),

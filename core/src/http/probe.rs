@@ -14,17 +14,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::client::server_address;
 use crate::fingerprint::Fingerprints;
-use crate::tls::TlsFailure;
+use crate::tls::{describe_rustls_error, server_verifier, PeerRole, TlsFailure, TrustAnchors};
 use crate::{Error, Result};
 
 /// The message of the verifier's deliberate failure, which ends the handshake.
@@ -115,7 +114,7 @@ pub async fn probe_ca_certificate(
     };
 
     let offered = offered_ca(&address, &chain)?;
-    verify_server_certificate(&chain, &offered, &server_name, provider, &operation)?;
+    verify_server_certificate(&chain, &offered, &server_name, &operation)?;
     tracing::info!(%address, ca = %offered.subject, sha256 = %offered.fingerprints.sha256, "read the CA certificate an HTTPS server offers");
     Ok(offered)
 }
@@ -232,26 +231,20 @@ fn verify_server_certificate(
     chain: &[CertificateDer<'static>],
     offered: &OfferedCaCertificate,
     server_name: &ServerName<'static>,
-    provider: Arc<CryptoProvider>,
     operation: &str,
 ) -> Result<()> {
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(offered.der.clone()))
-        .map_err(|e| {
-            tls_error(
-                operation.to_owned(),
-                TlsFailure::UntrustedIssuer,
-                format!(
-                    "the CA certificate {} cannot be a trust anchor",
-                    offered.subject
-                ),
-                Some(Box::new(e)),
-            )
-        })?;
-    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-        .build()
-        .map_err(|e| Error::crypto("setting up server certificate verification", e))?;
+    let trust = TrustAnchors::from_der(vec![offered.der.clone()]).map_err(|e| {
+        tls_error(
+            operation.to_owned(),
+            TlsFailure::UntrustedIssuer,
+            format!(
+                "the CA certificate {} cannot be a trust anchor",
+                offered.subject
+            ),
+            Some(Box::new(e)),
+        )
+    })?;
+    let verifier = server_verifier(&trust)?;
     let others: Vec<CertificateDer<'static>> = chain
         .iter()
         .skip(1)
@@ -263,22 +256,12 @@ fn verify_server_certificate(
         .verify_server_cert(&chain[0], &others, server_name, &[], UnixTime::now())
         .map(|_| ())
         .map_err(|e| {
-            let failure = match &e {
-                rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName)
-                | rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::NotValidForNameContext { .. },
-                ) => TlsFailure::NameMismatch,
-                rustls::Error::InvalidCertificate(rustls::CertificateError::Expired)
-                | rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::ExpiredContext { .. },
-                ) => TlsFailure::Expired,
-                _ => TlsFailure::UntrustedIssuer,
-            };
+            let (failure, reason) = describe_rustls_error(&e, PeerRole::Server);
             tls_error(
                 operation.to_owned(),
                 failure,
                 format!(
-                    "the server's certificate {} does not verify against the CA certificate {} it sent ({e}); nothing was trusted or saved",
+                    "the server's certificate {} does not verify against the CA certificate {} it sent: {reason}; nothing was trusted or saved",
                     offered.server_subject, offered.subject
                 ),
                 Some(Box::new(e)),

@@ -144,6 +144,20 @@ impl KeyUri {
             KeyUri::Pkcs11(_) => "pkcs11",
         }
     }
+
+    /// Returns the URI without a `pin-value`, for keeping or handing back;
+    /// a `pin-source` stays, because it names where the PIN is, not the PIN.
+    pub fn without_pin_value(&self) -> KeyUri {
+        match self {
+            KeyUri::Pkcs11(uri) if matches!(uri.pin, Some(PinSource::Value(_))) => {
+                KeyUri::Pkcs11(Pkcs11Uri {
+                    pin: None,
+                    ..uri.clone()
+                })
+            }
+            other => other.clone(),
+        }
+    }
 }
 
 impl FromStr for KeyUri {
@@ -989,6 +1003,24 @@ mod tests {
         for fragment in ["s3cr3t", "4711"] {
             assert!(!shown.contains(fragment), "{uri}: {shown}");
         }
+    }
+
+    #[test]
+    fn without_pin_value_drops_only_the_value() {
+        let with_value: KeyUri = "pkcs11:token=t;object=k?pin-value=1234"
+            .parse()
+            .expect("URI with a PIN value");
+        let with_source: KeyUri = "pkcs11:token=t;object=k?pin-source=env:PIN"
+            .parse()
+            .expect("URI with a PIN source");
+
+        let KeyUri::Pkcs11(stripped) = with_value.without_pin_value() else {
+            panic!("a pkcs11 URI stays one");
+        };
+
+        assert_eq!(stripped.pin, None);
+        assert_eq!(stripped.object.as_deref(), Some("k"));
+        assert_eq!(with_source.without_pin_value(), with_source);
     }
 
     #[test]

@@ -383,17 +383,25 @@ impl TlsConnection {
         }
     }
 
-    /// Sends the TLS close_notify alert and closes the connection.
+    /// Sends the TLS close_notify alert and closes the connection. A peer
+    /// that has closed its side already needs no alert, so a connection it
+    /// reset or whose pipe is broken closes without an error.
     ///
     /// # Errors
     ///
-    /// [`Error::Tls`] when the alert cannot be sent.
+    /// [`Error::Tls`] when the alert cannot be sent for another reason.
     pub async fn close(mut self) -> Result<()> {
-        if let Err(e) = self.stream.get_mut().shutdown().await {
-            return Err(self.failure(format!("close of {}", self.peer_address), e));
+        match self.stream.get_mut().shutdown().await {
+            Ok(()) => {
+                tracing::debug!(peer_address = %self.peer_address, "closed a TLS connection");
+                Ok(())
+            }
+            Err(e) if is_closed_by_peer(&e) => {
+                tracing::debug!(peer_address = %self.peer_address, error = %e, "closed a TLS connection that the peer had closed already");
+                Ok(())
+            }
+            Err(e) => Err(self.failure(format!("close of {}", self.peer_address), e)),
         }
-        tracing::debug!(peer_address = %self.peer_address, "closed a TLS connection");
-        Ok(())
     }
 
     /// Reads up to the next `\n` into `partial` and returns the line without
@@ -511,3 +519,11 @@ impl std::fmt::Display for MessageTooLong {
 }
 
 impl std::error::Error for MessageTooLong {}
+
+/// Whether `error` says that the peer has closed the connection already.
+fn is_closed_by_peer(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected
+    )
+}

@@ -128,7 +128,9 @@ fn describe_io_error(error: &io::Error, peer: PeerRole) -> (TlsFailure, String) 
     }
 }
 
-fn describe_rustls_error(error: &rustls::Error, role: PeerRole) -> (TlsFailure, String) {
+/// Returns the [`TlsFailure`] of a rustls error and a reason that says what
+/// to do, for a peer in `role`.
+pub(crate) fn describe_rustls_error(error: &rustls::Error, role: PeerRole) -> (TlsFailure, String) {
     let peer = role.name();
     match error {
         rustls::Error::InvalidCertificate(certificate_error) => {

@@ -24,10 +24,11 @@ mod verify;
 pub use channel::{connect, TlsConnection, TlsListener, HANDSHAKE_TIMEOUT, MAX_MESSAGE_BYTES};
 pub use config::{client_config, server_config, ClientAuth};
 pub use failure::TlsFailure;
-pub(crate) use failure::{connection_error, PeerRole};
+pub(crate) use failure::{connection_error, describe_rustls_error, PeerRole};
 pub use identity::{TlsIdentity, TrustAnchors};
 pub use peer::PeerIdentity;
 pub use signing::KeyStoreSigningKey;
+pub(crate) use verify::server_verifier;
 
 /// The cryptographic provider of every configuration certa makes: rustls'
 /// ring provider, chosen explicitly so that no process-wide default is needed.

@@ -62,7 +62,7 @@ pub(super) fn client_verifier(
 }
 
 /// Builds the verifier of server certificates.
-pub(super) fn server_verifier(trust: &TrustAnchors) -> Result<Arc<dyn ServerCertVerifier>> {
+pub(crate) fn server_verifier(trust: &TrustAnchors) -> Result<Arc<dyn ServerCertVerifier>> {
     let inner =
         WebPkiServerVerifier::builder_with_provider(trust.root_store(), super::crypto_provider())
             .build()
