@@ -611,6 +611,8 @@ async fn reissue_keeps_old_certificate() {
         .filter(|name| name.starts_with("FLCA-https.key.replaced-"))
         .count();
     assert_eq!(kept_keys, 1);
+    let replaced_key = again.replaced_key.expect("the old key is reported");
+    assert!(replaced_key.exists(), "{}", replaced_key.display());
     assert!(!https_dir.join("FLCA-https.key.new").exists());
     let signer = key_store
         .unlock(&again.key, Some(&SecretString::from(TLS_KEY_PASSWORD)))

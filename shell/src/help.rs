@@ -159,11 +159,16 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
                   validity_days: validity in days (default from the instance's settings)\n\
                   require_client_certificates: true to let only clients with a certificate from this CA\n\
                   list and download certificates; submitting and the CA certificate stay open\n\
-                  password, password_env, pin, pin_env, unencrypted: the CA key's secret, as for issue\n\
-                  key_password, key_password_env, key_pin, key_pin_env: the HTTPS key's secret\n\
+                  (require_client_certificate is accepted as well)\n\
+                  The CA key, which signs the certificate:\n\
+                  password, password_env, pin, pin_env: its password or PIN (default CERTA_CA_PASSWORD);\n\
+                  unencrypted: true when the CA key file has no password\n\
+                  The HTTPS key, which serve() uses:\n\
+                  key_password, key_password_env, key_pin, key_pin_env: its password or PIN\n\
                   (default CERTA_HTTPS_KEY_PASSWORD); unencrypted_key: true to store it without a password\n\
-                  The request goes through the CA's records like any other. Running it again replaces\n\
-                  the certificate and keeps the old one renamed.",
+                  The request goes through the CA's records like any other. Running it again replaces the\n\
+                  certificate and the default key file and keeps the old ones as NAME.replaced-TIMESTAMP;\n\
+                  the result's replaced and replaced_key fields name them.",
         example: "ca.configure_https(#{names: [\"127.0.0.1\"], unencrypted_key: true})",
         group: Group::Server,
         method: true,
@@ -178,6 +183,7 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
                   the default is HTTPS once configure_https has run\n\
                   require_client_certificates: true or false, for this run, in place of the setting\n\
                   configure_https recorded: listing and downloading certificates need a client certificate\n\
+                  (require_client_certificate is accepted as well)\n\
                   password, password_env, pin, pin_env: the HTTPS key's secret (default CERTA_HTTPS_KEY_PASSWORD);\n\
                   an unencrypted key needs none.\n\
                   The server stops with stop_serving() or when the shell exits.",
@@ -302,7 +308,9 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
         summary: "lists the certificates the server has issued for this client's requests",
         details: "client_certificate: the file name root of a certificate this client holds, presented\n\
                   to a server that requires client certificates\n\
-                  password, password_env, pin, pin_env: that certificate key's secret, as for fetch_certificate",
+                  client_certificate_password, client_certificate_password_env, client_certificate_pin,\n\
+                  client_certificate_pin_env: that certificate key's secret (default CERTA_KEY_PASSWORD);\n\
+                  as it is the only key this call unlocks, password, password_env, pin and pin_env work too",
         example: "client.list_certificates()",
         group: Group::Client,
         method: true,
@@ -316,9 +324,13 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
                   whose public key is compared with the certificate's; an unencrypted key needs none;\n\
                   pin, pin_env for a key on a token whose URI names no pin-source.\n\
                   client_certificate: the file name root of a certificate this client holds, presented to a\n\
-                  server that requires client certificates; its key is unlocked from its URI's pin-source,\n\
-                  CERTA_KEY_PASSWORD or a prompt.",
-        example: "client.fetch_certificate(\"FLCAclient\")",
+                  server that requires client certificates\n\
+                  client_certificate_password, client_certificate_password_env, client_certificate_pin,\n\
+                  client_certificate_pin_env: the secret of that certificate's key (default CERTA_KEY_PASSWORD).\n\
+                  When client_certificate is the same root, its key is the same key: password and the\n\
+                  other plain options give its secret once.\n\
+                  The REPL names the root in each prompt: \"key password of web for fetch_certificate:\".",
+        example: "client.fetch_certificate(\"web-2025\", #{client_certificate: \"web\", client_certificate_password_env: \"WEB_KEY_PASSWORD\"})",
         group: Group::Client,
         method: true,
     },
@@ -330,7 +342,8 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
                   listen: the address to bind (default \"127.0.0.1:0\"; port 0 picks a free port)\n\
                   peer_name: a DNS name or IP address, or an array of them, of which the client's\n\
                   certificate must carry one in its subjectAltName (default: any name)\n\
-                  require_client_certificate: false to accept clients without a certificate (default true)\n\
+                  require_client_certificates: false to accept clients without a certificate (default true;\n\
+                  require_client_certificate is accepted as well)\n\
                   password, password_env, pin, pin_env: the key's secret, as for fetch_certificate\n\
                   Peers must have certificates from the CA whose certificate fetch_ca_certificate saved.\n\
                   The listener has the properties host, port, address and subject;\n\
@@ -346,8 +359,10 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
         details: "A handshake that failed is thrown as an error whose code names the check:\n\
                   tls_untrusted_issuer, tls_expired, tls_not_yet_valid, tls_name_mismatch, tls_no_certificate,\n\
                   tls_wrong_usage, tls_rejected_by_peer; tls_timed_out when no connection came in time.\n\
-                  Catch it with try { ... } catch (err) { print(err.code) }.",
-        example: "let connection = listener.accept(10); print(connection.peer().subject)",
+                  Connections and failed handshakes come out in the order they arrived: after a failed\n\
+                  attempt, accept throws that failure even when a good connection waits behind it.\n\
+                  Catch the error and call accept again to reach the next one, as in the example.",
+        example: "let connection = (); while connection == () { try { connection = listener.accept(10); } catch (err) { if err.code == \"tls_timed_out\" { throw err; } print(\"refused: \" + err.code); } }",
         group: Group::Tls,
         method: false,
     },
@@ -397,7 +412,7 @@ pub const FUNCTIONS: &[FunctionHelp] = &[
         name: "peer",
         parameters: "(connection)",
         summary: "returns the verified certificate of the other side: subject, issuer, subject_alt_names, serial, not_after, fingerprints",
-        details: "Returns () for a client that a listener with require_client_certificate: false let in\n\
+        details: "Returns () for a client that a listener with require_client_certificates: false let in\n\
                   without a certificate.",
         example: "print(connection.peer().subject)",
         group: Group::Tls,

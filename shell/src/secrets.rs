@@ -30,7 +30,45 @@ pub const KEY_PASSWORD_ENV: &str = "CERTA_KEY_PASSWORD";
 pub const HTTPS_KEY_PASSWORD_ENV: &str = "CERTA_HTTPS_KEY_PASSWORD";
 
 /// The options through which a call is given a password or PIN.
-pub const SECRET_OPTIONS: [&str; 4] = ["password", "password_env", "pin", "pin_env"];
+pub const SECRET_OPTIONS: [&str; 4] = PLAIN_SECRET_OPTIONS.all();
+
+/// The names of the four options that give one key's secret.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretOptionNames {
+    /// The password itself.
+    pub password: &'static str,
+    /// The environment variable that contains the password.
+    pub password_env: &'static str,
+    /// A token's PIN itself.
+    pub pin: &'static str,
+    /// The environment variable that contains the PIN.
+    pub pin_env: &'static str,
+}
+
+impl SecretOptionNames {
+    /// Returns the four names.
+    pub const fn all(&self) -> [&'static str; 4] {
+        [self.password, self.password_env, self.pin, self.pin_env]
+    }
+}
+
+/// `password`, `password_env`, `pin` and `pin_env`: the secret of the one key
+/// a call unlocks, or of the key the call is about.
+pub const PLAIN_SECRET_OPTIONS: SecretOptionNames = SecretOptionNames {
+    password: "password",
+    password_env: "password_env",
+    pin: "pin",
+    pin_env: "pin_env",
+};
+
+/// The secret of the key of the certificate that `client_certificate`
+/// names, when a call unlocks another key as well.
+pub const CLIENT_CERTIFICATE_SECRET_OPTIONS: SecretOptionNames = SecretOptionNames {
+    password: "client_certificate_password",
+    password_env: "client_certificate_password_env",
+    pin: "client_certificate_pin",
+    pin_env: "client_certificate_pin_env",
+};
 
 /// Whether a missing secret may be asked for at the terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,18 +80,22 @@ pub enum Prompting {
 }
 
 /// A secret that a function needs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SecretSpec {
-    /// What the secret is, for prompts and errors ("CA password").
-    pub what: &'static str,
+    /// The secret's name in prompts and errors ("CA key password", "key
+    /// password of web").
+    pub what: String,
     /// The environment variable read when no option names one.
     pub default_env: &'static str,
     /// Whether the secret protects a new key, so a prompt asks twice.
     pub new_key: bool,
+    /// The options that give the secret; `None` for a caller that takes no
+    /// options (`certa serve`), whose errors then name only the variable.
+    pub options: Option<SecretOptionNames>,
 }
 
-/// Reads the secret `spec` describes from `options` (`password`,
-/// `password_env`, and their `pin` twins), the environment or a prompt.
+/// Reads the secret `spec` describes from its options (the password or PIN,
+/// or the variable that contains it), the environment or a prompt.
 ///
 /// # Errors
 ///
@@ -62,30 +104,26 @@ pub struct SecretSpec {
 /// an empty secret or a named variable that is not set.
 pub fn read_secret(
     options: &mut Options,
-    spec: SecretSpec,
+    spec: &SecretSpec,
     prompting: Prompting,
 ) -> ScriptResult<SecretString> {
     let function = options.function();
-    let literal = match options.opt_string("password")? {
-        Some(password) => Some(password),
-        None => options.opt_string("pin")?,
-    };
-    let named_env = match options.opt_string("password_env")? {
-        Some(name) => Some(name),
-        None => options.opt_string("pin_env")?,
+    let (literal, named_env) = match spec.options {
+        Some(names) => read_secret_options(options, names)?,
+        None => (None, None),
     };
 
     if let Some(literal) = literal {
         return non_empty(SecretString::from(literal), function, spec);
     }
 
-    if let Some(name) = named_env {
+    if let Some((option, name)) = named_env {
         return match std::env::var(&name) {
             Ok(value) => non_empty(SecretString::from(value), function, spec),
             Err(_) => Err(script_error(
                 PASSWORD_REQUIRED_CODE,
                 format!(
-                    "{function} needs the {}: the environment variable {name} named by password_env is not set; set it and run again",
+                    "{function} needs the {}: the environment variable {name} named by {option} is not set; set it and run again",
                     spec.what
                 ),
             )),
@@ -105,13 +143,40 @@ pub fn read_secret(
         return prompt(function, spec);
     }
 
+    let advice = match spec.options {
+        Some(names) => format!("or name another one with {}: \"NAME\"", names.password_env),
+        None => format!("or start {function} at a terminal to type it"),
+    };
     Err(script_error(
         PASSWORD_REQUIRED_CODE,
         format!(
-            "{function} needs the {}: set the environment variable {}, or name another one with password_env: \"NAME\"",
+            "{function} needs the {}: set the environment variable {}, {advice}",
             spec.what, spec.default_env
         ),
     ))
+}
+
+/// An environment variable that an option names: the option, and the
+/// variable's name.
+type NamedVariable = (&'static str, String);
+
+/// Reads the password or PIN, and the environment variable that contains
+/// it, from the options `names` lists.
+fn read_secret_options(
+    options: &mut Options,
+    names: SecretOptionNames,
+) -> ScriptResult<(Option<String>, Option<NamedVariable>)> {
+    let literal = match options.opt_string(names.password)? {
+        Some(password) => Some(password),
+        None => options.opt_string(names.pin)?,
+    };
+    let named_env = match options.opt_string(names.password_env)? {
+        Some(name) => Some((names.password_env, name)),
+        None => options
+            .opt_string(names.pin_env)?
+            .map(|name| (names.pin_env, name)),
+    };
+    Ok((literal, named_env))
 }
 
 /// How prompts and errors name the secret of one kind of key, and the
@@ -124,6 +189,33 @@ pub struct KeySecretNames {
     pub pin: &'static str,
     /// The environment variable read when no option names one.
     pub default_env: &'static str,
+}
+
+impl KeySecretNames {
+    /// Describes the secret of the existing key `key`: its password or its
+    /// token's PIN, named after the file name root `root` when one is given,
+    /// read from the options `options` lists.
+    pub fn spec(
+        &self,
+        key: &KeyUri,
+        root: Option<&str>,
+        options: Option<SecretOptionNames>,
+    ) -> SecretSpec {
+        let kind = match key {
+            KeyUri::Pkcs11(_) => self.pin,
+            KeyUri::File(_) => self.password,
+        };
+        let what = match root {
+            Some(root) => format!("{kind} of {root}"),
+            None => kind.to_owned(),
+        };
+        SecretSpec {
+            what,
+            default_env: self.default_env,
+            new_key: false,
+            options,
+        }
+    }
 }
 
 /// A client's own key.
@@ -140,13 +232,13 @@ pub const HTTPS_KEY: KeySecretNames = KeySecretNames {
     default_env: HTTPS_KEY_PASSWORD_ENV,
 };
 
-/// Runs `operation` with the secret of the existing key `key`. The secret
-/// comes from the options when they name one. A key on a token takes its
-/// PIN from the URI's pin-source, else from the options, `default_env` or a
-/// prompt. A key file is tried first without a password, because an
-/// unencrypted key needs none, and on `wrong_password` again with the
-/// password from the default variable or a prompt. Checks that no unknown option is
-/// left.
+/// Runs `operation` with the secret of the existing key `key`, which `spec`
+/// describes. The secret comes from the options when they name one. A key
+/// on a token takes its PIN from the URI's pin-source, else from the
+/// options, the default variable or a prompt. A key file is tried first
+/// without a password, because an unencrypted key needs none, and on
+/// `wrong_password` again with the password from the default variable or a
+/// prompt. Checks that no unknown option is left.
 ///
 /// # Errors
 ///
@@ -154,21 +246,15 @@ pub const HTTPS_KEY: KeySecretNames = KeySecretNames {
 pub fn with_key_secret<T>(
     key: &KeyUri,
     mut options: Options,
-    names: KeySecretNames,
+    spec: &SecretSpec,
     prompting: Prompting,
     operation: impl Fn(Option<&SecretString>) -> certa_core::Result<T>,
 ) -> ScriptResult<T> {
     let function = options.function();
-    let secret_given = SECRET_OPTIONS.iter().any(|name| options.has(name));
-    let (what, needs_secret) = match key {
-        KeyUri::Pkcs11(uri) => (names.pin, uri.pin.is_none()),
-        KeyUri::File(_) => (names.password, false),
-    };
-    let spec = SecretSpec {
-        what,
-        default_env: names.default_env,
-        new_key: false,
-    };
+    let secret_given = spec
+        .options
+        .is_some_and(|names| names.all().iter().any(|name| options.has(name)));
+    let needs_secret = matches!(key, KeyUri::Pkcs11(uri) if uri.pin.is_none());
     let secret = if secret_given || needs_secret {
         Some(read_secret(&mut options, spec, prompting)?)
     } else {
@@ -188,7 +274,11 @@ pub fn with_key_secret<T>(
     operation(Some(&secret)).map_err(core_error)
 }
 
-fn non_empty(secret: SecretString, function: &str, spec: SecretSpec) -> ScriptResult<SecretString> {
+fn non_empty(
+    secret: SecretString,
+    function: &str,
+    spec: &SecretSpec,
+) -> ScriptResult<SecretString> {
     if secret.expose_secret().is_empty() {
         return Err(script_error(
             "invalid_input",
@@ -202,7 +292,7 @@ fn non_empty(secret: SecretString, function: &str, spec: SecretSpec) -> ScriptRe
 }
 
 /// Asks for the secret without echo; a new key's secret is asked twice.
-fn prompt(function: &str, spec: SecretSpec) -> ScriptResult<SecretString> {
+fn prompt(function: &str, spec: &SecretSpec) -> ScriptResult<SecretString> {
     let first = ask(&format!("{} for {function}: ", spec.what), function, spec)?;
     if spec.new_key {
         let second = ask(&format!("{} again: ", spec.what), function, spec)?;
@@ -217,7 +307,7 @@ fn prompt(function: &str, spec: SecretSpec) -> ScriptResult<SecretString> {
 }
 
 /// Shows `prompt` and reads the secret. Ctrl-C cancels the call, not the shell.
-fn ask(prompt: &str, function: &str, spec: SecretSpec) -> ScriptResult<SecretString> {
+fn ask(prompt: &str, function: &str, spec: &SecretSpec) -> ScriptResult<SecretString> {
     match read_hidden_line(prompt) {
         Ok(entry) => Ok(SecretString::from(entry.as_str())),
         Err(HiddenInputError::Cancelled) => Err(script_error(

@@ -1,7 +1,7 @@
 //! `certa serve`: serves an instance's HTTP API, over HTTPS once
 //! `configure_https` has run, until SIGINT or SIGTERM.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,8 +18,9 @@ use crate::secrets::{with_key_secret, Prompting, HTTPS_KEY};
 /// Serves the instance in `instance_dir` on `listen` (or the address in its
 /// settings) until the process receives SIGINT or SIGTERM.
 ///
-/// Prints `listening on ADDRESS` on standard output once the server accepts
-/// connections, so a caller that asked for port 0 can read the port.
+/// Prints `listening on URL` (`http://ADDRESS` or `https://ADDRESS`) on
+/// standard output once the server accepts connections, so a caller that
+/// asked for port 0 can read the port.
 pub fn run(instance_dir: &Path, listen: Option<&str>) -> ExitCode {
     let listen = match listen.map(str::parse::<SocketAddr>).transpose() {
         Ok(listen) => listen,
@@ -47,13 +48,19 @@ pub fn run(instance_dir: &Path, listen: Option<&str>) -> ExitCode {
     // A failure to read the HTTPS key's secret is a shell error with its own
     // code, so it is kept here and printed in place of the core's error.
     let unlock_failure: RefCell<Option<ErrorReport>> = RefCell::new(None);
+    // The core unlocks the TLS key only for an instance that serves HTTPS.
+    let https = Cell::new(false);
     let served = runtime.block_on(certa_core::http::serve_until_signal(
         instance_dir,
         listen,
-        |key| unlock_https_key(instance_dir, key, &unlock_failure),
+        |key| {
+            https.set(true);
+            unlock_https_key(instance_dir, key, &unlock_failure)
+        },
         |address| {
+            let scheme = if https.get() { "https" } else { "http" };
             println!(
-                "listening on {address}: serving instance {}; stop with Ctrl-C or SIGTERM",
+                "listening on {scheme}://{address}: serving instance {}; stop with Ctrl-C or SIGTERM",
                 instance_dir.display()
             );
             let _ = std::io::stdout().flush();
@@ -83,8 +90,11 @@ fn unlock_https_key(
     failure: &RefCell<Option<ErrorReport>>,
 ) -> certa_core::Result<Arc<dyn Signer>> {
     let store = certa_backends::open_key_store(key, instance_dir)?;
-    let options = Options::new("serve", Map::new());
-    let unlocked = with_key_secret(key, options, HTTPS_KEY, Prompting::Allowed, |secret| {
+    // `certa serve` takes no options, so an error names only the variable
+    // and the prompt.
+    let options = Options::new("certa serve", Map::new());
+    let spec = HTTPS_KEY.spec(key, None, None);
+    let unlocked = with_key_secret(key, options, &spec, Prompting::Allowed, |secret| {
         store.unlock(key, secret)
     });
     unlocked.map_err(|error| {

@@ -79,3 +79,30 @@ print(client.fetch_certificate("locked", #{ password: "test-only-key" }).number)
     run.assert_success();
     assert_eq!(run.stdout, "password_required\n2\n", "{}", run.stderr);
 }
+
+#[test]
+fn submit_again_after_failure_reuses_key() {
+    let run = run(r#"
+let ca = instance(ARGS[0] + "/ca");
+let client = instance(ARGS[0] + "/client");
+ca.configure_server(#{ root: "RETRYCA", directory: "retryca", subject: #{ cn: "Retry CA" } });
+let server = ca.serve(#{ listen: "127.0.0.1:0" });
+client.configure_client(#{ host: server.host, port: server.port, contact: #{ name: "Ada Operator" } });
+ca.stop_serving();
+try { client.submit(#{ root: "web", subject: #{ cn: "web.example.org" }, unencrypted: true }); } catch (err) { print(err.code); }
+let server = ca.serve(#{ listen: "127.0.0.1:0" });
+client.configure_client(#{ host: server.host, port: server.port, contact: #{ name: "Ada Operator" } });
+try { client.submit(#{ root: "web", subject: #{ cn: "web.example.org" }, unencrypted: true }); } catch (err) { print(err.code); print(err.message); }
+print(client.submit(#{ root: "web", subject: #{ cn: "web.example.org" }, reuse_key: true, unencrypted: true }).state);
+"#);
+
+    // The first submit made the key and then failed to reach the stopped
+    // server; the second finds the key and says how to use it.
+    run.assert_success();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], "server", "{}", run.stdout);
+    assert_eq!(lines[1], "already_exists", "{}", run.stdout);
+    assert!(lines[2].contains("reuse_key: true"), "{}", lines[2]);
+    assert!(lines[2].contains("another root"), "{}", lines[2]);
+    assert_eq!(lines[3], "pending", "{}", run.stdout);
+}

@@ -30,6 +30,12 @@ alice.configure_client(#{ host: server.host, port: server.port, https: true, con
 
 /// Runs `prelude` and then `body` in `directory`, given as `ARGS[0]`.
 fn run_in(directory: &Path, prelude: &str, body: &str) -> Run {
+    run_in_with_env(directory, prelude, body, &[])
+}
+
+/// Runs the script as [`run_in`] does, with the environment variables
+/// `variables` set.
+fn run_in_with_env(directory: &Path, prelude: &str, body: &str, variables: &[(&str, &str)]) -> Run {
     let script = directory.join("test.rhai");
     std::fs::write(&script, format!("{prelude}\n{body}")).unwrap();
     Run::of(
@@ -37,7 +43,8 @@ fn run_in(directory: &Path, prelude: &str, body: &str) -> Run {
             .arg("run")
             .arg(&script)
             .arg(directory)
-            .env("CERTA_CA_PASSWORD", TEST_CA_PASSWORD),
+            .env("CERTA_CA_PASSWORD", TEST_CA_PASSWORD)
+            .envs(variables.iter().copied()),
     )
 }
 
@@ -124,17 +131,17 @@ print(alice.fetch_certificate("alice2", #{ client_certificate: "alice" }).number
 "#,
     );
 
-    // The shell reports the server's refusal with code server; its message
-    // ends with the HTTP API's error code.
+    // The shell reports the server's refusal with the HTTP API's error code
+    // and names the option that presents a certificate.
     let lines = lines(&run);
-    assert_eq!(lines[0], "server", "{}", run.stdout);
+    assert_eq!(lines[0], "client_certificate_required", "{}", run.stdout);
     assert!(lines[1].contains("403 Forbidden"), "{}", lines[1]);
     assert!(
-        lines[1].contains("(client_certificate_required)"),
+        lines[1].contains(r#"client_certificate: "ROOT""#),
         "{}",
         lines[1]
     );
-    assert_eq!(lines[2], "server", "{}", run.stdout);
+    assert_eq!(lines[2], "client_certificate_required", "{}", run.stdout);
     assert_eq!(lines[3], "2", "{}", run.stdout);
     assert_eq!(lines[4], "4", "{}", run.stdout);
 }
@@ -185,6 +192,17 @@ print(alice.fetch_ca_certificate(#{{ fingerprint: "{fingerprint}" }}).subject);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         refused.stderr.contains("CERTA_HTTPS_KEY_PASSWORD"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("at a terminal"),
+        "{}",
+        refused.stderr
+    );
+    // certa serve has no password_env option to suggest.
+    assert!(
+        !refused.stderr.contains("password_env"),
         "{}",
         refused.stderr
     );
@@ -286,10 +304,12 @@ ca.configure_https(#{{ names: ["127.0.0.1"], key_password: "{TEST_HTTPS_KEY_PASS
     let mut session = spawn_command(command, Some(60_000)).unwrap();
 
     session
-        .exp_string("HTTPS key password for serve: ")
+        .exp_string("HTTPS key password for certa serve: ")
         .unwrap();
     session.send_line(TEST_HTTPS_KEY_PASSWORD).unwrap();
-    let before = session.exp_string("listening on 127.0.0.1:").unwrap();
+    let before = session
+        .exp_string("listening on https://127.0.0.1:")
+        .unwrap();
     session
         .process_mut()
         .kill(rexpect::process::Signal::SIGTERM)
@@ -298,5 +318,154 @@ ca.configure_https(#{{ names: ["127.0.0.1"], key_password: "{TEST_HTTPS_KEY_PASS
     assert!(
         !before.contains(TEST_HTTPS_KEY_PASSWORD),
         "the password was echoed: {before}"
+    );
+}
+
+/// A client alice of the HTTPS CA with two certificates, "alice" and
+/// "alice2", whose keys are encrypted with two different passwords, and a
+/// server `strict` that requires client certificates.
+const TWO_ENCRYPTED_KEYS: &str = r#"
+alice.fetch_ca_certificate(#{ fingerprint: setup.sha256 });
+let first = alice.submit(#{ root: "alice", subject: #{ cn: "alice.example.org" }, password: "test-only-alice-1" });
+ca.issue(first.id);
+alice.fetch_certificate("alice", #{ password: "test-only-alice-1" });
+let second = alice.submit(#{ root: "alice2", subject: #{ cn: "alice.example.org" }, password: "test-only-alice-2" });
+ca.issue(second.id);
+ca.stop_serving();
+let strict = ca.serve(#{ listen: "127.0.0.1:0", require_client_certificates: true });
+alice.configure_client(#{ host: strict.host, port: strict.port, https: true, contact: #{ name: "alice" } });
+"#;
+
+#[test]
+fn client_certificate_password_options() {
+    let directory = tempfile::tempdir().unwrap();
+    let prelude = format!("{HTTPS_CA}{TWO_ENCRYPTED_KEYS}");
+    let run = run_in_with_env(
+        directory.path(),
+        &prelude,
+        r#"
+try {
+    alice.fetch_certificate("alice2", #{ client_certificate: "alice", password: "test-only-alice-2" });
+} catch (err) { print(err.code); print(err.message); }
+print(alice.fetch_certificate("alice2", #{
+    client_certificate: "alice",
+    client_certificate_password: "test-only-alice-1",
+    password: "test-only-alice-2",
+}).number);
+print(alice.fetch_certificate("alice2", #{
+    client_certificate: "alice",
+    client_certificate_password_env: "ALICE_PASSWORD",
+    password: "test-only-alice-2",
+}).number);
+print(alice.fetch_certificate("alice", #{ client_certificate: "alice", password: "test-only-alice-1" }).number);
+print(alice.list_certificates(#{ client_certificate: "alice", client_certificate_password: "test-only-alice-1" }).len());
+try {
+    alice.fetch_certificate("alice2", #{ client_certificate_password: "test-only-alice-1" });
+} catch (err) { print(err.code); }
+"#,
+        &[("ALICE_PASSWORD", "test-only-alice-1")],
+    );
+
+    // Without its own option, the presented key's password is missing; the
+    // error names that key and the option that gives its password.
+    let lines = lines(&run);
+    assert_eq!(lines[0], "password_required", "{}", run.stdout);
+    assert!(lines[1].contains("key password of alice"), "{}", lines[1]);
+    assert!(
+        lines[1].contains("client_certificate_password_env"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2], "4", "{}", run.stdout);
+    assert_eq!(lines[3], "4", "{}", run.stdout);
+    // The same root's key: one password serves both.
+    assert_eq!(lines[4], "3", "{}", run.stdout);
+    assert_eq!(lines[5], "2", "{}", run.stdout);
+    assert_eq!(lines[6], "invalid_input", "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("test-only-alice"),
+        "a password was printed"
+    );
+}
+
+#[test]
+fn repl_names_key_in_password_prompts() {
+    let directory = tempfile::tempdir().unwrap();
+    let prepared = run_in(
+        directory.path(),
+        &format!("{HTTPS_CA}{TWO_ENCRYPTED_KEYS}"),
+        "",
+    );
+    prepared.assert_success();
+    // The script's server stopped with it, so the REPL talks to certa serve.
+    let server = ServerProcess::start(&directory.path().join("ca"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_certa"));
+    command
+        .arg("--instance")
+        .arg(directory.path().join("alice"))
+        .env("HOME", directory.path())
+        .env("TERM", "xterm")
+        .env_remove("CERTA_KEY_PASSWORD")
+        .env_remove("RUST_LOG");
+    let mut session = spawn_command(command, Some(60_000)).unwrap();
+    let configure = format!(
+        "configure_client(#{{host: \"127.0.0.1\", port: {}, https: true, contact: #{{name: \"alice\"}}}})",
+        server.port
+    );
+
+    session.exp_string("certa> ").unwrap();
+    session.send_line(&configure).unwrap();
+    session.exp_string("certa> ").unwrap();
+    session
+        .send_line(
+            "print(\"number \" + fetch_certificate(\"alice2\", #{client_certificate: \"alice\"}).number)",
+        )
+        .unwrap();
+    session
+        .exp_string("key password of alice for fetch_certificate: ")
+        .unwrap();
+    session.send_line("test-only-alice-1").unwrap();
+    session
+        .exp_string("key password of alice2 for fetch_certificate: ")
+        .unwrap();
+    session.send_line("test-only-alice-2").unwrap();
+    let output = session.exp_string("certa> ").unwrap();
+    session.send_line("exit").unwrap();
+    drop(server);
+
+    assert!(output.contains("number 4"), "{output}");
+    assert!(!output.contains("test-only-alice"), "a password was echoed");
+}
+
+#[test]
+fn require_client_certificate_alias() {
+    let directory = tempfile::tempdir().unwrap();
+    let run = run_in(
+        directory.path(),
+        "",
+        r#"
+let ca = instance(ARGS[0] + "/ca");
+ca.configure_server(#{ root: "HCA", directory: "hca", subject: #{ cn: "HTTPS CA" } });
+print(ca.configure_https(#{ names: ["127.0.0.1"], unencrypted_key: true, require_client_certificate: true }).client_certificates);
+let again = ca.configure_https(#{ names: ["127.0.0.1"], unencrypted_key: true, require_client_certificates: false });
+print(again.client_certificates);
+print(again.replaced.contains(".replaced-"));
+print(again.replaced_key.contains("HCA-https.key.replaced-"));
+try {
+    ca.serve(#{ listen: "127.0.0.1:0", require_client_certificates: true, require_client_certificate: true });
+} catch (err) { print(err.code); print(err.message); }
+"#,
+    );
+
+    let lines = lines(&run);
+    assert!(lines[0].starts_with("required"), "{}", run.stdout);
+    assert_eq!(lines[1], "not required", "{}", run.stdout);
+    assert_eq!(lines[2], "true", "{}", run.stdout);
+    assert_eq!(lines[3], "true", "{}", run.stdout);
+    assert_eq!(lines[4], "invalid_input", "{}", run.stdout);
+    assert!(
+        lines[5].contains("give only require_client_certificates"),
+        "{}",
+        lines[5]
     );
 }

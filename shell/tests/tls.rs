@@ -336,7 +336,7 @@ print(to_dave.peer().subject);
 #[test]
 fn optional_certificate_lets_anonymous_in() {
     let run = run(r#"
-let open_listener = alice.tls_listen(#{ root: "alice", require_client_certificate: false });
+let open_listener = alice.tls_listen(#{ root: "alice", require_client_certificates: false });
 let to_alice = bob.tls_connect(#{ host: open_listener.host, port: open_listener.port, server_name: "alice.example.org" });
 let anonymous = open_listener.accept(10);
 to_alice.send("hello without a certificate");
@@ -349,4 +349,30 @@ print(to_alice.peer().subject);
     assert_eq!(lines[0], "hello without a certificate", "{}", run.stdout);
     assert_eq!(lines[1], "true", "{}", run.stdout);
     assert_eq!(lines[2], "CN=alice.example.org", "{}", run.stdout);
+}
+
+#[test]
+fn accept_loop_skips_queued_failure() {
+    // The loop of help("accept"): the refused attempt comes out first, and
+    // accepting again reaches the good connection behind it.
+    let run = run(r#"
+try {
+    bob.tls_connect(#{ host: listener.host, port: listener.port, server_name: "alice.example.org" });
+} catch (err) { print(err.code); }
+let to_alice = bob.tls_connect(#{ root: "bob", host: listener.host, port: listener.port, server_name: "alice.example.org" });
+let connection = ();
+while connection == () {
+    try { connection = listener.accept(10); }
+    catch (err) {
+        if err.code == "tls_timed_out" { throw err; }
+        print("refused: " + err.code);
+    }
+}
+print(connection.peer().subject);
+"#);
+
+    let lines = lines(&run);
+    assert_eq!(lines[0], "tls_rejected_by_peer", "{}", run.stdout);
+    assert_eq!(lines[1], "refused: tls_no_certificate", "{}", run.stdout);
+    assert_eq!(lines[2], "CN=bob.example.org", "{}", run.stdout);
 }

@@ -74,6 +74,8 @@ pub struct HttpsCertificate {
     pub key: KeyUri,
     /// The certificate this one replaced, kept as `NAME.replaced-TIMESTAMP`.
     pub replaced: Option<PathBuf>,
+    /// The default key file a new key replaced, kept as `NAME.replaced-TIMESTAMP`.
+    pub replaced_key: Option<PathBuf>,
 }
 
 impl CaServer {
@@ -147,7 +149,7 @@ impl CaServer {
             }
         };
 
-        staged.commit()?;
+        let replaced_key = staged.commit()?;
         let certificate_path = self.https_path("cer");
         let replaced = archive_if_present(&certificate_path)?;
         write_atomic(
@@ -177,6 +179,7 @@ impl CaServer {
             certificate_path,
             key: key.without_pin_value(),
             replaced,
+            replaced_key,
         })
     }
 
@@ -281,15 +284,17 @@ impl StagedKey {
         StagedKey { key, files: None }
     }
 
-    /// Keeps the replaced key file as `NAME.replaced-TIMESTAMP` and moves the new one into place.
-    fn commit(self) -> Result<()> {
+    /// Keeps the replaced key file as `NAME.replaced-TIMESTAMP`, moves the
+    /// new one into place, and returns where the replaced one went.
+    fn commit(self) -> Result<Option<PathBuf>> {
         let Some((staging, final_path)) = self.files else {
-            return Ok(());
+            return Ok(None);
         };
 
-        archive_if_present(&final_path)?;
+        let replaced = archive_if_present(&final_path)?;
         std::fs::rename(&staging, &final_path)
-            .map_err(|e| Error::io("move into place", &staging, e))
+            .map_err(|e| Error::io("move into place", &staging, e))?;
+        Ok(replaced)
     }
 
     /// Removes a staged key file whose certificate was not issued.

@@ -1,12 +1,16 @@
 //! Functions of the CA client role: configure the server to use, submit a
 //! CSR, and fetch the CA certificate and the client's own certificates.
 
+use std::cell::RefCell;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use certa_core::client::{CaCheck, ClientInstance, KeyChoice, NewRequest, OfferedCaCertificate};
+use certa_core::client::{
+    CaCheck, ClientInstance, FetchedCertificate, KeyChoice, NewRequest, OfferedCaCertificate,
+};
 use certa_core::key::{KeyAlgorithm, KeyStore, KeyUri, SecretString};
 use rhai::{Array, Engine, Map};
+use secrecy::ExposeSecret;
 
 use super::errors::{core_error, invalid_argument, script_error, ScriptResult};
 use super::instance::Instance;
@@ -15,7 +19,8 @@ use super::values::{array_of, Fields};
 use super::Shell;
 use crate::progress::Spinner;
 use crate::secrets::{
-    read_secret, with_key_secret, Prompting, SecretSpec, CLIENT_KEY, KEY_PASSWORD_ENV,
+    read_secret, with_key_secret, Prompting, SecretOptionNames, SecretSpec,
+    CLIENT_CERTIFICATE_SECRET_OPTIONS, CLIENT_KEY, KEY_PASSWORD_ENV, PLAIN_SECRET_OPTIONS,
     SECRET_OPTIONS,
 };
 
@@ -141,7 +146,7 @@ fn submit(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map>
     let submitted = shell
         .runtime()?
         .block_on(client.submit(store.as_ref(), &request, secret.as_ref()))
-        .map_err(core_error);
+        .map_err(|error| submit_error(error, key));
     drop(spinner);
     let submitted = submitted?;
 
@@ -153,6 +158,26 @@ fn submit(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map>
         .path("csr", &submitted.csr_path)
         .text("key", submitted.key.to_string())
         .build())
+}
+
+/// Converts an error of `submit`. A key that already exists may be one that
+/// an earlier submit made before it failed to reach the server, so the
+/// message names the option that sends a CSR for that key.
+fn submit_error(error: certa_core::Error, key: KeyChoice) -> Box<rhai::EvalAltResult> {
+    match error {
+        // The key stores name the kind "key file" or "key".
+        certa_core::Error::AlreadyExists { kind, name, .. }
+            if key == KeyChoice::Create && kind.contains("key") =>
+        {
+            script_error(
+                "already_exists",
+                format!(
+                    "submit: {kind} already exists: {name}; an earlier submit for this root may have made it and then failed, so pass reuse_key: true to submit a new CSR for that key, or choose another root (and another key location, if you gave key)"
+                ),
+            )
+        }
+        other => core_error(other),
+    }
 }
 
 /// Parses the `key` option of `submit`: where the key pair is made or found.
@@ -187,41 +212,38 @@ fn new_key_secret(
             return Ok(None);
         }
     }
-    let spec = if on_token {
-        token_pin_spec()
-    } else {
-        SecretSpec {
-            what: "key password",
-            default_env: KEY_PASSWORD_ENV,
-            new_key: key == KeyChoice::Create,
+    let spec = SecretSpec {
+        what: if on_token {
+            "token PIN"
+        } else {
+            "key password"
         }
-    };
-    read_secret(options, spec, shell.prompting()).map(Some)
-}
-
-/// The PIN of a token that stores a client key.
-fn token_pin_spec() -> SecretSpec {
-    SecretSpec {
-        what: "token PIN",
+        .to_owned(),
         default_env: KEY_PASSWORD_ENV,
-        new_key: false,
-    }
+        new_key: !on_token && key == KeyChoice::Create,
+        options: Some(PLAIN_SECRET_OPTIONS),
+    };
+    read_secret(options, &spec, shell.prompting()).map(Some)
 }
 
-/// Runs `operation` with the secret of the existing client key `key`, as
-/// [`with_key_secret`] reads it, with `CERTA_KEY_PASSWORD` as the default
-/// variable.
+/// Runs `operation` with the secret of the existing client key `key` of
+/// `root`, as [`with_key_secret`] reads it from the options `names` lists,
+/// with `CERTA_KEY_PASSWORD` as the default variable. Prompts and errors
+/// name the key by its root.
 ///
 /// # Errors
 ///
 /// The errors of [`with_key_secret`].
 pub(super) fn with_client_key<T>(
     shell: &Shell,
+    root: &str,
     key: &KeyUri,
     options: Options,
+    names: SecretOptionNames,
     operation: impl Fn(Option<&SecretString>) -> certa_core::Result<T>,
 ) -> ScriptResult<T> {
-    with_key_secret(key, options, CLIENT_KEY, shell.prompting(), operation)
+    let spec = CLIENT_KEY.spec(key, Some(root), Some(names));
+    with_key_secret(key, options, &spec, shell.prompting(), operation)
 }
 
 /// Opens the key store of the key remembered for `root`.
@@ -318,16 +340,23 @@ fn list_certificates_default(shell: &Shell, instance: &Instance) -> ScriptResult
 }
 
 /// Lists the certificates issued for the client's requests. With
-/// `client_certificate`, the client presents that certificate, as a server
-/// that requires client certificates asks; the secret options unlock its key.
+/// `client_certificate`, the client presents that certificate, which a
+/// server that requires client certificates expects. Its key is the only one
+/// the call unlocks, so either the `client_certificate_...` secret options or
+/// the plain ones give its secret.
 fn list_certificates(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Array> {
     let mut allowed = vec!["client_certificate"];
     allowed.extend(SECRET_OPTIONS);
+    allowed.extend(CLIENT_CERTIFICATE_SECRET_OPTIONS.all());
     let mut options = Options::new("list_certificates", options).allow(&allowed)?;
     let presented = options.opt_string("client_certificate")?;
     let client = match presented {
-        Some(root) => with_identity(shell, instance, &root, options)?,
+        Some(root) => {
+            let names = identity_secret_options(&options, "list_certificates")?;
+            with_identity(shell, instance, &root, options, names)?.0
+        }
         None => {
+            reject_secret_without_identity(&options, "list_certificates")?;
             options.finish()?;
             client_of(instance)
         }
@@ -351,21 +380,68 @@ fn list_certificates(shell: &Shell, instance: &Instance, options: Map) -> Script
     })))
 }
 
+/// Chooses the options that give the secret of the presented certificate's
+/// key when it is the only key a call unlocks: the `client_certificate_...`
+/// ones when any is given, else the plain ones.
+///
+/// # Errors
+///
+/// `invalid_input` when both kinds are given.
+fn identity_secret_options(options: &Options, function: &str) -> ScriptResult<SecretOptionNames> {
+    let given = |names: SecretOptionNames| names.all().iter().any(|name| options.has(name));
+    match (
+        given(CLIENT_CERTIFICATE_SECRET_OPTIONS),
+        given(PLAIN_SECRET_OPTIONS),
+    ) {
+        (true, true) => Err(invalid_argument(
+            function,
+            "the client certificate's key is the only key this call unlocks; give its secret once, with client_certificate_password (or _password_env, _pin, _pin_env) or with password (or password_env, pin, pin_env)",
+        )),
+        (true, false) => Ok(CLIENT_CERTIFICATE_SECRET_OPTIONS),
+        (false, _) => Ok(PLAIN_SECRET_OPTIONS),
+    }
+}
+
+/// Rejects `client_certificate_...` secret options in a call that presents
+/// no client certificate.
+fn reject_secret_without_identity(options: &Options, function: &str) -> ScriptResult<()> {
+    let given: Vec<&str> = CLIENT_CERTIFICATE_SECRET_OPTIONS
+        .all()
+        .into_iter()
+        .filter(|name| options.has(name))
+        .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(invalid_argument(
+        function,
+        format!(
+            "{} unlocks the key of the certificate that client_certificate names; add client_certificate: \"ROOT\" or leave it out",
+            given.join(", ")
+        ),
+    ))
+}
+
 /// Returns the client role that presents the certificate of `root` to the
-/// server, with its key unlocked with the secret `options` name.
+/// server, its key unlocked with the secret from the options `names` lists.
+/// Also returns that secret, so that a call can use it again for the same key.
 fn with_identity(
     shell: &Shell,
     instance: &Instance,
     root: &str,
     options: Options,
-) -> ScriptResult<ClientInstance> {
+    names: SecretOptionNames,
+) -> ScriptResult<(ClientInstance, Option<SecretString>)> {
     let client = client_of(instance);
     let key = client.key_uri(root).map_err(core_error)?;
     let store = open_client_store(&client, instance, root)?;
-    let identity = with_client_key(shell, &key, options, |secret| {
-        client.tls_identity(store.as_ref(), root, secret)
+    let used: RefCell<Option<SecretString>> = RefCell::new(None);
+    let identity = with_client_key(shell, root, &key, options, names, |secret| {
+        let identity = client.tls_identity(store.as_ref(), root, secret)?;
+        *used.borrow_mut() = secret.map(|secret| SecretString::from(secret.expose_secret()));
+        Ok(identity)
     })?;
-    Ok(client.with_tls_identity(identity))
+    Ok((client.with_tls_identity(identity), used.into_inner()))
 }
 
 fn fetch_certificate_default(shell: &Shell, instance: &Instance, which: &str) -> ScriptResult<Map> {
@@ -373,7 +449,10 @@ fn fetch_certificate_default(shell: &Shell, instance: &Instance, which: &str) ->
 }
 
 /// Fetches the certificate for `which` (a root or a request id). The key is
-/// only read for its public key, so an unencrypted key file needs no password.
+/// only read for its public key, so an unencrypted key file needs no
+/// password. With `client_certificate`, the client presents that
+/// certificate, and the `client_certificate_...` options give its key's
+/// secret. When that is the key of `which` as well, one secret serves both.
 fn fetch_certificate(
     shell: &Shell,
     instance: &Instance,
@@ -382,36 +461,96 @@ fn fetch_certificate(
 ) -> ScriptResult<Map> {
     let mut allowed = vec!["client_certificate"];
     allowed.extend(SECRET_OPTIONS);
+    allowed.extend(CLIENT_CERTIFICATE_SECRET_OPTIONS.all());
+    let (options, identity_options) = split_identity_options(options);
     let mut options = Options::new("fetch_certificate", options).allow(&allowed)?;
-    let client = match options.opt_string("client_certificate")? {
-        // NOTE: the secret options belong to the key of `which`. The key of
-        // the presented certificate is unlocked from its URI's PIN source,
-        // CERTA_KEY_PASSWORD or a prompt.
-        Some(presented) => with_identity(
-            shell,
-            instance,
-            &presented,
-            Options::new("fetch_certificate", Map::new()),
-        )?,
-        None => client_of(instance),
-    };
+    let identity_options = Options::new("fetch_certificate", identity_options);
+    let presented = options.opt_string("client_certificate")?;
     let root = root_of_request(instance, which)?;
+    let client = client_of(instance);
     let key = client.key_uri(&root).map_err(core_error)?;
     let store = open_client_store(&client, instance, &root)?;
     let runtime = shell.runtime()?;
-
-    let fetched = with_client_key(shell, &key, options, |secret| {
+    let fetch = |client: &ClientInstance, secret: Option<&SecretString>| {
         runtime.block_on(client.fetch_certificate(store.as_ref(), which, secret))
-    })?;
+    };
 
-    Ok(Fields::new()
+    let Some(presented) = presented else {
+        reject_secret_without_identity(&identity_options, "fetch_certificate")?;
+        let fetched = with_client_key(
+            shell,
+            &root,
+            &key,
+            options,
+            PLAIN_SECRET_OPTIONS,
+            |secret| fetch(&client, secret),
+        )?;
+        return Ok(fetched_fields(fetched));
+    };
+
+    let presented_key = client.key_uri(&presented).map_err(core_error)?;
+    let identity_given = CLIENT_CERTIFICATE_SECRET_OPTIONS
+        .all()
+        .iter()
+        .any(|name| identity_options.has(name));
+    let plain_given = SECRET_OPTIONS.iter().any(|name| options.has(name));
+    if presented_key == key && !(identity_given && plain_given) {
+        // One key: unlock it once, from whichever options give its secret,
+        // so the REPL prompts for it at most once.
+        let (client, secret) = if identity_given {
+            options.finish()?;
+            with_identity(
+                shell,
+                instance,
+                &presented,
+                identity_options,
+                CLIENT_CERTIFICATE_SECRET_OPTIONS,
+            )?
+        } else {
+            with_identity(shell, instance, &presented, options, PLAIN_SECRET_OPTIONS)?
+        };
+        let fetched = fetch(&client, secret.as_ref()).map_err(core_error)?;
+        return Ok(fetched_fields(fetched));
+    }
+
+    let (client, _) = with_identity(
+        shell,
+        instance,
+        &presented,
+        identity_options,
+        CLIENT_CERTIFICATE_SECRET_OPTIONS,
+    )?;
+    let fetched = with_client_key(
+        shell,
+        &root,
+        &key,
+        options,
+        PLAIN_SECRET_OPTIONS,
+        |secret| fetch(&client, secret),
+    )?;
+    Ok(fetched_fields(fetched))
+}
+
+/// Takes the `client_certificate_...` secret options out of `options`.
+fn split_identity_options(mut options: Map) -> (Map, Map) {
+    let mut identity = Map::new();
+    for name in CLIENT_CERTIFICATE_SECRET_OPTIONS.all() {
+        if let Some(value) = options.remove(name) {
+            identity.insert(name.into(), value);
+        }
+    }
+    (options, identity)
+}
+
+fn fetched_fields(fetched: FetchedCertificate) -> Map {
+    Fields::new()
         .number("number", fetched.number)
         .text("request_id", fetched.request_id)
         .text("subject", fetched.subject)
         .text("not_after", fetched.not_after)
         .path("path", &fetched.path)
         .fingerprints(&fetched.fingerprints)
-        .build())
+        .build()
 }
 
 /// Finds the file name root of a remembered request, named by root or id.

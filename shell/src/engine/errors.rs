@@ -20,6 +20,10 @@ pub const CANCELLED_CODE: &str = "cancelled";
 /// The code of a call to a role (server or client) the instance does not have yet.
 pub const NOT_CONFIGURED_CODE: &str = "not_configured";
 
+/// The code of a CA server's refusal to list or serve certificates to a
+/// client that presented no client certificate, as the HTTP API names it.
+pub const CLIENT_CERTIFICATE_REQUIRED_CODE: &str = "client_certificate_required";
+
 /// Builds the error a script can catch: `catch (err) { err.code; err.message }`.
 pub fn script_error(code: &str, message: impl Into<String>) -> Box<EvalAltResult> {
     let mut map = Map::new();
@@ -34,7 +38,25 @@ pub fn script_error(code: &str, message: impl Into<String>) -> Box<EvalAltResult
 /// Converts an error of `certa-core` into a catchable script error.
 pub fn core_error(error: certa_core::Error) -> Box<EvalAltResult> {
     tracing::debug!(code = error.code(), "operation failed: {error}");
+    if is_client_certificate_required(&error) {
+        return script_error(
+            CLIENT_CERTIFICATE_REQUIRED_CODE,
+            format!(
+                "{error}; present a certificate this client holds with the option client_certificate: \"ROOT\", such as list_certificates(#{{ client_certificate: \"web\" }})"
+            ),
+        );
+    }
     script_error(error.code(), error.to_string())
+}
+
+/// Tells whether `error` is a CA server's refusal to serve a client without a
+/// client certificate. The core's HTTP client puts the server's error code
+/// in brackets into the reason ("... (client_certificate_required)").
+fn is_client_certificate_required(error: &certa_core::Error) -> bool {
+    let certa_core::Error::Server { reason, .. } = error else {
+        return false;
+    };
+    reason.contains(&format!("({CLIENT_CERTIFICATE_REQUIRED_CODE})"))
 }
 
 /// Builds an `invalid_input` error for a function argument.

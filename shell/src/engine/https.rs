@@ -16,22 +16,30 @@ use super::server::{
 use super::values::Fields;
 use super::Shell;
 use crate::progress::Spinner;
-use crate::secrets::HTTPS_KEY_PASSWORD_ENV;
+use crate::secrets::{SecretOptionNames, HTTPS_KEY_PASSWORD_ENV};
 
 /// Registers `configure_https`.
 pub fn register(engine: &mut Engine, shell: &Arc<Shell>) {
     register_on_instances!(engine, shell, "configure_https", configure_https, options: Map);
 }
 
-/// The options of `configure_https` that name the HTTPS key's own secret,
-/// and the names [`read_secret`] reads them under.
-const HTTPS_KEY_SECRET_OPTIONS: [(&str, &str); 5] = [
-    ("key_password", "password"),
-    ("key_password_env", "password_env"),
-    ("key_pin", "pin"),
-    ("key_pin_env", "pin_env"),
-    ("unencrypted_key", "unencrypted"),
-];
+/// The options of `configure_https` that give the HTTPS key's own secret.
+const HTTPS_KEY_SECRET_OPTIONS: SecretOptionNames = SecretOptionNames {
+    password: "key_password",
+    password_env: "key_password_env",
+    pin: "key_pin",
+    pin_env: "key_pin_env",
+};
+
+/// The option of `configure_https` that stores the HTTPS key without a password.
+const UNENCRYPTED_HTTPS_KEY: &str = "unencrypted_key";
+
+/// The option of `configure_https`, `serve` and `tls_listen` that sets
+/// whether clients must present a certificate.
+pub(super) const REQUIRE_CLIENT_CERTIFICATES: &str = "require_client_certificates";
+
+/// Another accepted spelling of [`REQUIRE_CLIENT_CERTIFICATES`].
+pub(super) const REQUIRE_CLIENT_CERTIFICATE: &str = "require_client_certificate";
 
 fn configure_https(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map> {
     let mut allowed = vec![
@@ -40,15 +48,16 @@ fn configure_https(shell: &Shell, instance: &Instance, options: Map) -> ScriptRe
         "key",
         "reuse_key",
         "validity_days",
-        "require_client_certificates",
+        REQUIRE_CLIENT_CERTIFICATES,
+        REQUIRE_CLIENT_CERTIFICATE,
+        UNENCRYPTED_HTTPS_KEY,
     ];
     allowed.extend(
         ISSUE_OPTIONS
             .iter()
             .filter(|name| **name != "usage" && **name != "validity_days"),
     );
-    allowed.extend(HTTPS_KEY_SECRET_OPTIONS.iter().map(|(name, _)| *name));
-    let (options, key_options) = split_https_key_options(options);
+    allowed.extend(HTTPS_KEY_SECRET_OPTIONS.all());
     let mut options = Options::new("configure_https", options).allow(&allowed)?;
     let names = options.opt_strings("names")?;
     if names.is_empty() {
@@ -71,7 +80,9 @@ fn configure_https(shell: &Shell, instance: &Instance, options: Map) -> ScriptRe
         key,
         reuse_key: options.flag("reuse_key")?,
         validity_days: options.opt_positive_u32("validity_days")?,
-        require_client_certificates: options.flag("require_client_certificates")?,
+        require_client_certificates: options
+            .opt_flag_or_alias(REQUIRE_CLIENT_CERTIFICATES, REQUIRE_CLIENT_CERTIFICATE)?
+            .unwrap_or(false),
     };
 
     let server = open_server(instance)?;
@@ -79,9 +90,7 @@ fn configure_https(shell: &Shell, instance: &Instance, options: Map) -> ScriptRe
         .key
         .clone()
         .unwrap_or_else(|| server.default_https_key());
-    let mut key_options = Options::new("configure_https", key_options);
-    let tls_secret = https_key_secret(shell, &tls_key, &mut key_options, !request.reuse_key)?;
-    key_options.finish()?;
+    let tls_secret = https_key_secret(shell, &tls_key, &mut options, !request.reuse_key)?;
     let ca_key: KeyUri = parse_key_uri(&server.settings().key)?;
     let ca_secret = key_secret(shell, &ca_key, &mut options, false)?;
     options.finish()?;
@@ -125,6 +134,9 @@ fn configure_https(shell: &Shell, instance: &Instance, options: Map) -> ScriptRe
     if let Some(replaced) = &issued.replaced {
         fields = fields.path("replaced", replaced);
     }
+    if let Some(replaced_key) = &issued.replaced_key {
+        fields = fields.path("replaced_key", replaced_key);
+    }
     if instance.server_slot().is_some() {
         // A running server keeps the configuration it started with.
         fields = fields.text(
@@ -133,18 +145,6 @@ fn configure_https(shell: &Shell, instance: &Instance, options: Map) -> ScriptRe
         );
     }
     Ok(fields.build())
-}
-
-/// Takes the options that name the HTTPS key's secret out of `options`,
-/// under the names [`read_secret`] reads.
-fn split_https_key_options(mut options: Map) -> (Map, Map) {
-    let mut key_options = Map::new();
-    for (name, secret_name) in HTTPS_KEY_SECRET_OPTIONS {
-        if let Some(value) = options.remove(name) {
-            key_options.insert(secret_name.into(), value);
-        }
-    }
-    (options, key_options)
 }
 
 /// Reads the secret of the HTTPS key: none for an unencrypted key file or a
@@ -160,6 +160,8 @@ fn https_key_secret(
         password: "HTTPS key password",
         pin: "HTTPS key's token PIN",
         env: HTTPS_KEY_PASSWORD_ENV,
+        options: HTTPS_KEY_SECRET_OPTIONS,
+        unencrypted: UNENCRYPTED_HTTPS_KEY,
     };
     secret_for_key(shell, key, options, new_key, &names)
 }

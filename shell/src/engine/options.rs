@@ -167,6 +167,28 @@ impl Options {
         }
     }
 
+    /// Reads an optional boolean option that `alias` spells another way;
+    /// missing under both names is `None`.
+    ///
+    /// # Errors
+    ///
+    /// When the option is there but not a boolean, or given under both names.
+    pub fn opt_flag_or_alias(
+        &mut self,
+        key: &'static str,
+        alias: &'static str,
+    ) -> ScriptResult<Option<bool>> {
+        let canonical = self.opt_flag(key)?;
+        let aliased = self.opt_flag(alias)?;
+        if canonical.is_some() && aliased.is_some() {
+            return Err(invalid_argument(
+                self.function,
+                format!("{alias} is another spelling of {key}; give only {key}"),
+            ));
+        }
+        Ok(canonical.or(aliased))
+    }
+
     /// Reads an optional map option.
     ///
     /// # Errors

@@ -19,13 +19,15 @@ use rhai::{Array, Engine, Map};
 use super::errors::{
     core_error, invalid_argument, script_error, ScriptResult, NOT_CONFIGURED_CODE,
 };
+use super::https::{REQUIRE_CLIENT_CERTIFICATE, REQUIRE_CLIENT_CERTIFICATES};
 use super::instance::Instance;
 use super::options::Options;
 use super::values::{array_of, Fields};
 use super::Shell;
 use crate::progress::Spinner;
 use crate::secrets::{
-    read_secret, with_key_secret, SecretSpec, CA_PASSWORD_ENV, HTTPS_KEY, SECRET_OPTIONS,
+    read_secret, with_key_secret, SecretOptionNames, SecretSpec, CA_PASSWORD_ENV, HTTPS_KEY,
+    PLAIN_SECRET_OPTIONS, SECRET_OPTIONS,
 };
 
 /// The options of `issue` and `issue_all`.
@@ -202,12 +204,18 @@ fn serve_default(shell: &Shell, instance: &Instance) -> ScriptResult<Map> {
 }
 
 fn serve(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map> {
-    let mut allowed = vec!["listen", "https", "require_client_certificates"];
+    let mut allowed = vec![
+        "listen",
+        "https",
+        REQUIRE_CLIENT_CERTIFICATES,
+        REQUIRE_CLIENT_CERTIFICATE,
+    ];
     allowed.extend(SECRET_OPTIONS);
     let mut options = Options::new("serve", options).allow(&allowed)?;
     let listen = options.opt_string("listen")?;
     let https = options.opt_flag("https")?;
-    let require_client_certificates = options.opt_flag("require_client_certificates")?;
+    let require_client_certificates =
+        options.opt_flag_or_alias(REQUIRE_CLIENT_CERTIFICATES, REQUIRE_CLIENT_CERTIFICATE)?;
 
     let server = open_server(instance)?;
     let listen = listen.unwrap_or_else(|| server.settings().listen.clone());
@@ -257,7 +265,8 @@ fn serve(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Map> 
             let key: KeyUri = parse_key_uri(&settings.key)?;
             let store =
                 certa_backends::open_key_store(&key, instance.directory()).map_err(core_error)?;
-            let signer = with_key_secret(&key, options, HTTPS_KEY, shell.prompting(), |secret| {
+            let spec = HTTPS_KEY.spec(&key, None, Some(PLAIN_SECRET_OPTIONS));
+            let signer = with_key_secret(&key, options, &spec, shell.prompting(), |secret| {
                 store.unlock(&key, secret)
             })?;
             let mut config =
@@ -423,8 +432,8 @@ fn unlock_ca_key(
     store.unlock(&key, secret.as_ref()).map_err(core_error)
 }
 
-/// How prompts and errors name one key's secret, and the environment
-/// variable it is read from when no option gives it.
+/// How prompts and errors name one key's secret, the options that give it,
+/// and the environment variable it is read from when no option gives it.
 pub struct KeySecretNames {
     /// The name of a key file's password ("CA key password").
     pub password: &'static str,
@@ -432,6 +441,10 @@ pub struct KeySecretNames {
     pub pin: &'static str,
     /// The environment variable read when no option gives the secret.
     pub env: &'static str,
+    /// The options that give the password or PIN.
+    pub options: SecretOptionNames,
+    /// The option that marks a key file as stored without a password.
+    pub unencrypted: &'static str,
 }
 
 /// The names of the CA key's secret.
@@ -439,6 +452,8 @@ const CA_KEY_SECRET: KeySecretNames = KeySecretNames {
     password: "CA key password",
     pin: "token PIN",
     env: CA_PASSWORD_ENV,
+    options: PLAIN_SECRET_OPTIONS,
+    unencrypted: "unencrypted",
 };
 
 /// Reads the CA key's secret: none for a token URI that names its PIN source
@@ -462,7 +477,7 @@ pub fn secret_for_key(
     new_key: bool,
     names: &KeySecretNames,
 ) -> ScriptResult<Option<SecretString>> {
-    if options.flag("unencrypted")? {
+    if options.flag(names.unencrypted)? {
         return Ok(None);
     }
     let what = match key {
@@ -471,11 +486,12 @@ pub fn secret_for_key(
         KeyUri::File(_) => names.password,
     };
     let spec = SecretSpec {
-        what,
+        what: what.to_owned(),
         default_env: names.env,
         new_key,
+        options: Some(names.options),
     };
-    read_secret(options, spec, shell.prompting()).map(Some)
+    read_secret(options, &spec, shell.prompting()).map(Some)
 }
 
 /// Converts a request's metadata to a result map.

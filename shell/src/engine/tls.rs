@@ -28,11 +28,12 @@ use tokio::task::JoinHandle;
 
 use super::client::{open_client_store, with_client_key};
 use super::errors::{core_error, invalid_argument, script_error, ScriptResult};
+use super::https::{REQUIRE_CLIENT_CERTIFICATE, REQUIRE_CLIENT_CERTIFICATES};
 use super::instance::Instance;
 use super::options::Options;
 use super::values::Fields;
 use super::Shell;
-use crate::secrets::SECRET_OPTIONS;
+use crate::secrets::{PLAIN_SECRET_OPTIONS, SECRET_OPTIONS};
 
 /// How long `accept` and `receive` wait when the call gives no time-out, in seconds.
 const DEFAULT_WAIT_SECONDS: u64 = 30;
@@ -139,7 +140,13 @@ pub fn fields_of(value: &Dynamic) -> Option<Map> {
 }
 
 fn tls_listen(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<Listener> {
-    let mut allowed = vec!["root", "listen", "peer_name", "require_client_certificate"];
+    let mut allowed = vec![
+        "root",
+        "listen",
+        "peer_name",
+        REQUIRE_CLIENT_CERTIFICATES,
+        REQUIRE_CLIENT_CERTIFICATE,
+    ];
     allowed.extend(SECRET_OPTIONS);
     let mut options = Options::new("tls_listen", options).allow(&allowed)?;
     let root = options.string("root")?;
@@ -156,12 +163,12 @@ fn tls_listen(shell: &Shell, instance: &Instance, options: Map) -> ScriptResult<
     })?;
     let expected_names = options.opt_string_or_strings("peer_name")?;
     let required = options
-        .opt_flag("require_client_certificate")?
+        .opt_flag_or_alias(REQUIRE_CLIENT_CERTIFICATES, REQUIRE_CLIENT_CERTIFICATE)?
         .unwrap_or(true);
     if !required && !expected_names.is_empty() {
         return Err(invalid_argument(
             "tls_listen",
-            "peer_name needs a client certificate to check; leave out require_client_certificate: false",
+            "peer_name needs a client certificate to check; leave out require_client_certificates: false",
         ));
     }
 
@@ -277,9 +284,14 @@ fn load_identity(
 ) -> ScriptResult<TlsIdentity> {
     let key = client.key_uri(root).map_err(core_error)?;
     let store = open_client_store(client, instance, root)?;
-    with_client_key(shell, &key, options, |secret: Option<&SecretString>| {
-        client.tls_identity(store.as_ref(), root, secret)
-    })
+    with_client_key(
+        shell,
+        root,
+        &key,
+        options,
+        PLAIN_SECRET_OPTIONS,
+        |secret: Option<&SecretString>| client.tls_identity(store.as_ref(), root, secret),
+    )
 }
 
 /// A TLS listener as a script value: it accepts in the background until

@@ -153,7 +153,8 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `certa serve` on the CA instance in `instance` on a free port of
-    /// 127.0.0.1, and reads the port from its first line of output.
+    /// 127.0.0.1, and reads the port from its first line of output,
+    /// `listening on http://127.0.0.1:PORT: ...` (or `https://`).
     pub fn start(instance: &Path) -> ServerProcess {
         ServerProcess::start_with_env(instance, &[])
     }
@@ -178,6 +179,10 @@ impl ServerProcess {
         stdout.read_line(&mut first_line).unwrap();
         let address = first_line
             .strip_prefix("listening on ")
+            .and_then(|rest| {
+                rest.strip_prefix("https://")
+                    .or_else(|| rest.strip_prefix("http://"))
+            })
             .and_then(|rest| rest.split_once(": "))
             .map(|(address, _)| address.to_owned())
             .unwrap_or_else(|| panic!("unexpected first line: {first_line:?}"));
