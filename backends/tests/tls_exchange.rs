@@ -7,15 +7,17 @@
 mod tls_support;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use certa_core::ca::profile::Usage;
 use certa_core::key::KeyAlgorithm;
 use certa_core::tls::{
-    client_config, connect, server_config, ClientAuth, TlsConnection, TlsFailure, TlsIdentity,
-    TlsListener, TrustAnchors,
+    client_config, connect, crypto_provider, server_config, ClientAuth, TlsConnection, TlsFailure,
+    TlsIdentity, TlsListener, TrustAnchors,
 };
 use certa_core::{Error, Result};
+use rustls::sign::SingleCertAndKey;
 use tls_support::{pem_to_der, Ca, IssuedAt, Member, ROOT};
 
 const CA_NAME: &str = "Mutual TLS CA";
@@ -42,13 +44,23 @@ async fn handshake(
     client_trust: &TrustAnchors,
     server_name: &str,
 ) -> (Result<TlsConnection>, Result<TlsConnection>) {
+    let client = client_config(client_identity, client_trust).expect("client config");
+    handshake_with(listener, client_auth, client, server_name).await
+}
+
+/// Like [`handshake`], with a client configuration made by the caller.
+async fn handshake_with(
+    listener: &Member,
+    client_auth: &ClientAuth,
+    client: Arc<rustls::ClientConfig>,
+    server_name: &str,
+) -> (Result<TlsConnection>, Result<TlsConnection>) {
     let server =
         server_config(&listener.identity(), &listener.trust(), client_auth).expect("server config");
     let tls_listener = TlsListener::bind(localhost(), server).await.expect("bind");
     let address = tls_listener.local_addr().to_string();
     let accepting = tokio::spawn(async move { tls_listener.accept().await });
 
-    let client = client_config(client_identity, client_trust).expect("client config");
     let connected = connect(&address, server_name, client).await;
     let accepted = accepting.await.expect("accept task");
     (accepted, connected)
@@ -280,17 +292,28 @@ async fn server_only_certificate_rejected() {
     )
     .await;
 
-    let (accepted, connected) = handshake(
+    // certa's own client configuration refuses this certificate before it
+    // connects; a client of another make presents it anyway.
+    let refused = client_config(Some(&b.identity()), &b.trust()).unwrap_err();
+    let foreign = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(b.trust().root_store())
+        .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(
+            b.identity().certified_key(),
+        )));
+    let (accepted, connected) = handshake_with(
         &a,
         &ClientAuth::default(),
-        Some(&b.identity()),
-        &b.trust(),
+        Arc::new(foreign),
         "a.example.org",
     )
     .await;
 
     let (listener_failure, listener_message) = tls_failure(&accepted.unwrap_err());
     let (client_failure, client_message) = tls_failure(&connected.unwrap_err());
+    assert_eq!(refused.code(), "invalid_certificate");
+    assert!(refused.to_string().contains("tls-client"), "{refused}");
     assert_eq!(listener_failure, TlsFailure::WrongUsage);
     assert!(
         listener_message.contains("clientAuth"),
@@ -487,4 +510,22 @@ async fn close_after_peer_closed() {
 
     assert_eq!(end, None);
     assert!(closed.is_ok(), "{closed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_only_certificate_cannot_listen() {
+    let ca = Ca::start(CA_NAME);
+    let a = Member::enrolled_for(
+        &ca,
+        "a.example.org",
+        KeyAlgorithm::EcdsaP256,
+        None,
+        Usage::TlsClient,
+    )
+    .await;
+
+    let refused = server_config(&a.identity(), &a.trust(), &ClientAuth::default()).unwrap_err();
+
+    assert_eq!(refused.code(), "invalid_certificate");
+    assert!(refused.to_string().contains("tls-server"), "{refused}");
 }

@@ -38,7 +38,7 @@ impl ClientInstance {
             return Err(Error::NotFound {
                 kind: "certificate",
                 name: format!(
-                    "{} for file name root {root}; fetch it first with fetch_certificate",
+                    "{} for file name root {root}; fetch it first with fetch_certificate, or, when the server requires client certificates, save the certificate the CA operator hands over under that name",
                     certificate.display()
                 ),
             });

@@ -6,7 +6,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::sign::SingleCertAndKey;
 use rustls::{ClientConfig, ServerConfig};
 
-use super::identity::{TlsIdentity, TrustAnchors};
+use super::identity::{TlsIdentity, TlsSide, TrustAnchors};
 use super::verify;
 use crate::{Error, Result};
 
@@ -39,13 +39,16 @@ impl Default for ClientAuth {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidInput`] for an expected name that is neither a DNS name
-/// nor an IP address, and [`Error::Crypto`] when rustls rejects the set-up.
+/// [`Error::InvalidCertificate`] when the identity's certificate does not
+/// allow TLS server authentication, [`Error::InvalidInput`] for an expected
+/// name that is neither a DNS name nor an IP address, and [`Error::Crypto`]
+/// when rustls rejects the set-up.
 pub fn server_config(
     identity: &TlsIdentity,
     trust: &TrustAnchors,
     client_auth: &ClientAuth,
 ) -> Result<Arc<ServerConfig>> {
+    identity.check_usage(TlsSide::Server)?;
     let verifier: Arc<dyn ClientCertVerifier> = verify::client_verifier(trust, client_auth)?;
     let config = ServerConfig::builder_with_provider(super::crypto_provider())
         .with_safe_default_protocol_versions()
@@ -61,11 +64,16 @@ pub fn server_config(
 ///
 /// # Errors
 ///
-/// [`Error::Crypto`] when rustls rejects the set-up.
+/// [`Error::InvalidCertificate`] when the identity's certificate does not
+/// allow TLS client authentication, and [`Error::Crypto`] when rustls
+/// rejects the set-up.
 pub fn client_config(
     identity: Option<&TlsIdentity>,
     trust: &TrustAnchors,
 ) -> Result<Arc<ClientConfig>> {
+    if let Some(identity) = identity {
+        identity.check_usage(TlsSide::Client)?;
+    }
     let builder = ClientConfig::builder_with_provider(super::crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::crypto("setting up the TLS client", e))?

@@ -99,6 +99,45 @@ impl TlsIdentity {
         TlsIdentity::new(chain, signer)
     }
 
+    /// Checks that the instance's certificate allows the `side` of TLS it is
+    /// about to take, so that a wrong usage shows before any peer connects.
+    /// A certificate without an extended key usage extension allows both.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidCertificate`] when the extended key usage leaves out
+    /// the side, naming the usages that allow it.
+    pub fn check_usage(&self, side: TlsSide) -> Result<()> {
+        let certificate = parse("TLS certificate", &self.chain[0])?;
+        let extended = match certificate.extended_key_usage() {
+            Ok(Some(extension)) => extension.value,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                return Err(Error::InvalidCertificate {
+                    what: format!("TLS certificate {}", self.subject),
+                    reason: "its extended key usage cannot be read".to_owned(),
+                    source: Some(Box::new(e)),
+                })
+            }
+        };
+        let allowed = match side {
+            TlsSide::Server => extended.any || extended.server_auth,
+            TlsSide::Client => extended.any || extended.client_auth,
+        };
+        if allowed {
+            return Ok(());
+        }
+        let (purpose, usage) = match side {
+            TlsSide::Server => ("TLS server authentication (serverAuth)", "tls-server"),
+            TlsSide::Client => ("TLS client authentication (clientAuth)", "tls-client"),
+        };
+        Err(Error::InvalidCertificate {
+            what: format!("TLS certificate {}", self.subject),
+            reason: format!("its extended key usage does not allow {purpose}; have a certificate issued with usage tls or {usage}"),
+            source: None,
+        })
+    }
+
     /// Returns the subject of the instance's certificate, as x509-parser prints it
     /// (`O=Example, CN=a.example.org`).
     pub fn subject(&self) -> &str {
@@ -115,6 +154,15 @@ impl TlsIdentity {
         let key = KeyStoreSigningKey::new(Arc::clone(&self.signer));
         Arc::new(CertifiedKey::new(self.chain.clone(), Arc::new(key)))
     }
+}
+
+/// The side of a TLS connection an identity takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsSide {
+    /// The side that accepts connections.
+    Server,
+    /// The side that connects.
+    Client,
 }
 
 /// The CA certificates an instance trusts to vouch for its peers.

@@ -25,7 +25,7 @@ pub use channel::{connect, TlsConnection, TlsListener, HANDSHAKE_TIMEOUT, MAX_ME
 pub use config::{client_config, server_config, ClientAuth};
 pub use failure::TlsFailure;
 pub(crate) use failure::{connection_error, describe_rustls_error, PeerRole};
-pub use identity::{TlsIdentity, TrustAnchors};
+pub use identity::{TlsIdentity, TlsSide, TrustAnchors};
 pub use peer::PeerIdentity;
 pub use signing::KeyStoreSigningKey;
 pub(crate) use verify::server_verifier;
