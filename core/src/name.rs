@@ -151,6 +151,42 @@ impl SubjectName {
         Ok(RdnSequence(rdns))
     }
 
+    /// Builds the name as rcgen takes it, in the order and string types of
+    /// [`SubjectName::to_name`], for the certificates and CSRs made with rcgen.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a country that is not a PrintableString
+    /// or an e-mail address that is not an IA5String.
+    pub(crate) fn to_rcgen_name(&self) -> Result<rcgen::DistinguishedName> {
+        use rcgen::{DnType, DnValue};
+
+        let mut name = rcgen::DistinguishedName::new();
+        if let Some(country) = &self.country {
+            let value = rcgen::string::PrintableString::try_from(country.as_str())
+                .map_err(|e| Error::invalid_input("country", e.to_string()))?;
+            name.push(DnType::CountryName, DnValue::PrintableString(value));
+        }
+        let utf8_parts = [
+            (DnType::StateOrProvinceName, &self.state),
+            (DnType::LocalityName, &self.locality),
+            (DnType::OrganizationName, &self.organization),
+            (DnType::OrganizationalUnitName, &self.organizational_unit),
+            (DnType::CommonName, &Some(self.common_name.clone())),
+        ];
+        for (kind, value) in utf8_parts {
+            let Some(value) = value else { continue };
+            name.push(kind, DnValue::Utf8String(value.clone()));
+        }
+        if let Some(email) = &self.email {
+            let value = rcgen::string::Ia5String::try_from(email.as_str())
+                .map_err(|e| Error::invalid_input("e-mail address", e.to_string()))?;
+            let arcs: Vec<u64> = EMAIL_ADDRESS.arcs().map(u64::from).collect();
+            name.push(DnType::CustomDnType(arcs), DnValue::Ia5String(value));
+        }
+        Ok(name)
+    }
+
     /// Encodes the name as DER.
     ///
     /// # Errors

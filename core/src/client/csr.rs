@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use rcgen::string::{Ia5String, PrintableString};
-use rcgen::{CertificateParams, DistinguishedName, DnType, DnValue, SanType};
+use rcgen::string::Ia5String;
+use rcgen::{CertificateParams, SanType};
 
 use crate::fingerprint::Fingerprints;
 use crate::key::rcgen_signer::RcgenSigner;
@@ -11,8 +11,6 @@ use crate::key::Signer;
 use crate::name::SubjectName;
 use crate::{Error, Result};
 
-/// The PKCS#9 emailAddress attribute, 1.2.840.113549.1.9.1, as rcgen writes OIDs.
-const EMAIL_ADDRESS: [u64; 7] = [1, 2, 840, 113549, 1, 9, 1];
 /// The longest DNS name (RFC 1035, section 2.3.4).
 const MAX_DNS_NAME_LENGTH: usize = 253;
 
@@ -110,7 +108,7 @@ pub(super) fn build(
     signer: &dyn Signer,
 ) -> Result<BuiltCsr> {
     let mut params = CertificateParams::default();
-    params.distinguished_name = distinguished_name(subject)?;
+    params.distinguished_name = subject.to_rcgen_name()?;
     params.subject_alt_names = alt_names.iter().map(san_type).collect::<Result<_>>()?;
 
     let signing_key = RcgenSigner::new(signer)?;
@@ -124,36 +122,6 @@ pub(super) fn build(
         fingerprints: Fingerprints::of(csr.der()),
         pem,
     })
-}
-
-/// Encodes the name in the order and string types of [`SubjectName::to_name`].
-fn distinguished_name(subject: &SubjectName) -> Result<DistinguishedName> {
-    let mut name = DistinguishedName::new();
-    if let Some(country) = &subject.country {
-        let value = PrintableString::try_from(country.as_str())
-            .map_err(|e| Error::invalid_input("country", e.to_string()))?;
-        name.push(DnType::CountryName, DnValue::PrintableString(value));
-    }
-    let utf8_parts = [
-        (DnType::StateOrProvinceName, &subject.state),
-        (DnType::LocalityName, &subject.locality),
-        (DnType::OrganizationName, &subject.organization),
-        (DnType::OrganizationalUnitName, &subject.organizational_unit),
-        (DnType::CommonName, &Some(subject.common_name.clone())),
-    ];
-    for (kind, value) in utf8_parts {
-        let Some(value) = value else { continue };
-        name.push(kind, DnValue::Utf8String(value.clone()));
-    }
-    if let Some(email) = &subject.email {
-        let value = Ia5String::try_from(email.as_str())
-            .map_err(|e| Error::invalid_input("e-mail address", e.to_string()))?;
-        name.push(
-            DnType::CustomDnType(EMAIL_ADDRESS.to_vec()),
-            DnValue::Ia5String(value),
-        );
-    }
-    Ok(name)
 }
 
 fn san_type(name: &SubjectAltName) -> Result<SanType> {

@@ -3,10 +3,7 @@
 
 use der::asn1::{AnyRef, BitStringRef};
 use der::{Decode, Encode, Sequence};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, KeyIdMethod,
-    KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyIdMethod, KeyUsagePurpose};
 use sha1::{Digest, Sha1};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoRef};
 use time::{Duration, OffsetDateTime};
@@ -23,9 +20,6 @@ use crate::{Error, Result};
 /// The certificate number (and X.509 serial number) of a self-signed CA certificate.
 const CA_CERTIFICATE_NUMBER: u8 = 1;
 
-/// The PKCS#9 emailAddress attribute, 1.2.840.113549.1.9.1.
-const EMAIL_ADDRESS_ARCS: [u64; 7] = [1, 2, 840, 113549, 1, 9, 1];
-
 /// Makes and signs a self-signed CA certificate (DER) for `subject`, valid
 /// from [`BACKDATE`] before now for `validity_days`.
 pub(super) fn self_signed_certificate(
@@ -40,7 +34,7 @@ pub(super) fn self_signed_certificate(
     params.not_before = now - BACKDATE;
     params.not_after = now + Duration::days(i64::from(validity_days));
     params.serial_number = Some(vec![CA_CERTIFICATE_NUMBER].into());
-    params.distinguished_name = distinguished_name(subject)?;
+    params.distinguished_name = subject.to_rcgen_name()?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     // The CA key signs certificates and CRLs only, so digitalSignature (for
     // OCSP responses or TLS) is left out.
@@ -53,38 +47,6 @@ pub(super) fn self_signed_certificate(
         .self_signed(&rcgen_signer)
         .map_err(|e| Error::crypto("signing the CA certificate", e))?;
     Ok(certificate.der().to_vec())
-}
-
-/// The subject as rcgen writes it: the same order and string types as
-/// [`SubjectName::to_name`].
-fn distinguished_name(subject: &SubjectName) -> Result<DistinguishedName> {
-    let mut name = DistinguishedName::new();
-    if let Some(country) = &subject.country {
-        let value = rcgen::string::PrintableString::try_from(country.as_str())
-            .map_err(|e| Error::invalid_input("country", e.to_string()))?;
-        name.push(DnType::CountryName, DnValue::PrintableString(value));
-    }
-    let utf8_parts = [
-        (DnType::StateOrProvinceName, &subject.state),
-        (DnType::LocalityName, &subject.locality),
-        (DnType::OrganizationName, &subject.organization),
-        (DnType::OrganizationalUnitName, &subject.organizational_unit),
-        (DnType::CommonName, &Some(subject.common_name.clone())),
-    ];
-    for (kind, value) in utf8_parts {
-        if let Some(value) = value {
-            name.push(kind, DnValue::Utf8String(value.clone()));
-        }
-    }
-    if let Some(email) = &subject.email {
-        let value = rcgen::string::Ia5String::try_from(email.as_str())
-            .map_err(|e| Error::invalid_input("e-mail address", e.to_string()))?;
-        name.push(
-            DnType::CustomDnType(EMAIL_ADDRESS_ARCS.to_vec()),
-            DnValue::Ia5String(value),
-        );
-    }
-    Ok(name)
 }
 
 /// RFC 5280's key identifier, method 1: the SHA-1 of the subjectPublicKey bits.
