@@ -9,7 +9,6 @@
 //! caller compares its fingerprint with the one the CA operator reads out
 //! before trusting it.
 
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,7 +22,9 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::client::server_address;
 use crate::fingerprint::Fingerprints;
-use crate::tls::{describe_rustls_error, server_verifier, PeerRole, TlsFailure, TrustAnchors};
+use crate::tls::{
+    describe_rustls_error, parse_server_name, server_verifier, PeerRole, TlsFailure, TrustAnchors,
+};
 use crate::{Error, Result};
 
 /// The message of the verifier's deliberate failure, which ends the handshake.
@@ -122,15 +123,11 @@ pub async fn probe_ca_certificate(
 /// Parses the server name to verify: an IP address or a DNS name.
 fn server_name(host: &str) -> Result<ServerName<'static>> {
     let bare = host.trim().trim_start_matches('[').trim_end_matches(']');
-    if let Ok(address) = bare.parse::<IpAddr>() {
-        return Ok(ServerName::IpAddress(address.into()));
-    }
-    ServerName::try_from(bare.to_owned()).map_err(|e| {
-        Error::invalid_input(
-            "CA server host",
-            format!("{bare:?} is neither a DNS name nor an IP address ({e})"),
-        )
-    })
+    parse_server_name(
+        bare,
+        "CA server host",
+        "give the host name or address the server's certificate carries",
+    )
 }
 
 /// A server certificate verifier that records the chain and stops the handshake.

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ProtocolVersion, ServerConfig};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +27,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
 use super::failure::{connection_error, timed_out, PeerRole, TlsFailure};
 use super::peer::PeerIdentity;
+use super::verify::parse_server_name;
 use crate::{Error, Result};
 
 /// The maximum length of a message, in bytes, without its line break.
@@ -171,12 +171,11 @@ pub async fn connect(
     server_name: &str,
     config: Arc<ClientConfig>,
 ) -> Result<TlsConnection> {
-    let Ok(name) = ServerName::try_from(server_name.to_owned()) else {
-        return Err(Error::invalid_input(
-            "TLS server name",
-            format!("{server_name:?} is neither a DNS name nor an IP address; give the name the server's certificate carries"),
-        ));
-    };
+    let name = parse_server_name(
+        server_name,
+        "TLS server name",
+        "give the name the server's certificate carries",
+    )?;
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let operation = format!("connection to {address} ({server_name})");
 

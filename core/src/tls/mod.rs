@@ -28,7 +28,7 @@ pub(crate) use failure::{connection_error, describe_rustls_error, PeerRole};
 pub use identity::{TlsIdentity, TlsSide, TrustAnchors};
 pub use peer::PeerIdentity;
 pub use signing::KeyStoreSigningKey;
-pub(crate) use verify::server_verifier;
+pub(crate) use verify::{parse_server_name, server_verifier};
 
 /// The cryptographic provider of every configuration certa makes: rustls'
 /// ring provider, chosen explicitly so that no process-wide default is needed.

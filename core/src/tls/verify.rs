@@ -34,12 +34,11 @@ pub(super) fn client_verifier(
         .expected_names
         .iter()
         .map(|name| {
-            ServerName::try_from(name.clone()).map_err(|e| {
-                Error::invalid_input(
-                    "expected client name",
-                    format!("{name:?} is neither a DNS name nor an IP address ({e}); give a name the clients' certificates carry in subjectAltName"),
-                )
-            })
+            parse_server_name(
+                name,
+                "expected client name",
+                "give a name the clients' certificates carry in subjectAltName",
+            )
         })
         .collect::<Result<Vec<_>>>()?;
 
@@ -59,6 +58,22 @@ pub(super) fn client_verifier(
         expected_names,
         trusted_subjects: trust.subjects().to_vec(),
     }))
+}
+
+/// Parses `name` as a DNS name or an IP address, the two kinds of name TLS
+/// verifies a certificate against; `what` names the value in the error and
+/// `hint` says what to give instead.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] when `name` is neither.
+pub(crate) fn parse_server_name(name: &str, what: &str, hint: &str) -> Result<ServerName<'static>> {
+    ServerName::try_from(name.to_owned()).map_err(|e| {
+        Error::invalid_input(
+            what,
+            format!("{name:?} is neither a DNS name nor an IP address ({e}); {hint}"),
+        )
+    })
 }
 
 /// Builds the verifier of server certificates.
