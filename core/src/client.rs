@@ -106,7 +106,7 @@ pub struct NewRequest {
     pub algorithm: KeyAlgorithm,
     /// Whether to make a key pair or use the stored one.
     pub key: KeyChoice,
-    /// Where the key pair lives: `None` for the file `<client dir>/<root>.key`,
+    /// The location of the key pair: `None` for the file `<client dir>/<root>.key`,
     /// or another URI such as a `pkcs11:` key on a token. The URI is
     /// remembered with the request, without any PIN value.
     pub key_location: Option<KeyUri>,
@@ -777,7 +777,7 @@ fn key_uri_in(client: &ClientSettings, root: &str) -> KeyUri {
     KeyUri::file(client.directory.join(format!("{root}.key")))
 }
 
-/// The key of a remembered request: its own location, or the default file.
+/// Returns the key of a remembered request: its own location, or the default file.
 fn request_key_uri(client: &ClientSettings, request: &SubmittedRequest) -> Result<KeyUri> {
     let Some(location) = &request.key else {
         return Ok(key_uri_in(client, &request.root));

@@ -157,9 +157,9 @@ pub enum Error {
     /// A TLS connection could not be set up, or failed.
     #[error("TLS {operation} failed: {reason}")]
     Tls {
-        /// What was being done, with the peer ("handshake with 127.0.0.1:4433").
+        /// The operation, with the peer ("handshake with 127.0.0.1:4433").
         operation: String,
-        /// Which check or step failed, for matching in code.
+        /// The failed check or step, for matching in code.
         failure: crate::tls::TlsFailure,
         /// Why, in words, with what to do next.
         reason: String,

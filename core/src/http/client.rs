@@ -66,7 +66,7 @@ impl CaClient {
     /// certa's own rustls configuration `tls` (from
     /// [`tls::client_config`](crate::tls::client_config)). The server's
     /// certificate must be valid for `host`, and a client certificate in
-    /// `tls` is presented when the server asks for one, with a key from
+    /// `tls` is presented when the server requests one, with a key from
     /// either key store.
     ///
     /// # Errors
@@ -116,7 +116,7 @@ impl CaClient {
         })
     }
 
-    /// Whether the client talks HTTPS.
+    /// Returns whether the client talks HTTPS.
     pub fn is_https(&self) -> bool {
         self.base_url.starts_with("https:")
     }

@@ -94,7 +94,7 @@ impl HttpsConfig {
     }
 }
 
-/// What the routes know about the TLS connection a request came on.
+/// The facts about the TLS connection a request came on that the routes use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionInfo {
     /// The client's address.

@@ -159,7 +159,7 @@ pub fn start(
     })
 }
 
-/// A future that completes when a [`ServerHandle`] asks its server to stop.
+/// A future that completes when a [`ServerHandle`] tells its server to stop.
 pub(super) type StopSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Binds `listen` and spawns `run` on `runtime` with the listener and the

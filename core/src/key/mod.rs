@@ -59,7 +59,7 @@ pub trait Signer: Send + Sync {
     /// key store or the cryptographic library fails.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>>;
 
-    /// The algorithms this signer can sign with, its own
+    /// Returns the algorithms this signer can sign with, its own
     /// [`signature_algorithm`](Signer::signature_algorithm) first. An RSA key
     /// adds [`SignatureAlgorithm::RsaPssSha256`], which TLS 1.3 needs.
     fn signature_algorithms(&self) -> Vec<SignatureAlgorithm> {

@@ -164,7 +164,7 @@ fn rejected(error: Error) -> Error {
 /// # Errors
 ///
 /// [`Error::InvalidInput`] for a `server_name` that is neither a DNS name
-/// nor an IP address; [`Error::Tls`] whose [`TlsFailure`] says why the
+/// nor an IP address; [`Error::Tls`] whose [`TlsFailure`] names the reason the
 /// connection or the handshake failed.
 pub async fn connect(
     address: &str,
@@ -519,7 +519,7 @@ impl std::fmt::Display for MessageTooLong {
 
 impl std::error::Error for MessageTooLong {}
 
-/// Whether `error` says that the peer has closed the connection already.
+/// Returns whether `error` means that the peer has closed the connection already.
 fn is_closed_by_peer(error: &io::Error) -> bool {
     matches!(
         error.kind(),

@@ -60,7 +60,7 @@ pub fn server_config(
 
 /// The client side: verifies the server's certificate against `trust` (and
 /// its name at [`connect`](super::connect)), and presents `identity` when
-/// the server asks for a certificate. TLS 1.3 and 1.2.
+/// the server requests a certificate. TLS 1.3 and 1.2.
 ///
 /// # Errors
 ///

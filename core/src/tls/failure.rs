@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::verify::ClientNameMismatch;
 use crate::Error;
 
-/// Why a TLS connection failed, for matching in code and scripts.
+/// The reason a TLS connection failed, for matching in code and scripts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TlsFailure {
@@ -70,7 +70,7 @@ impl PeerRole {
 }
 
 /// Turns an error of a handshake, a read or a write into an [`Error::Tls`]
-/// whose [`TlsFailure`] and reason say which check failed and what to do.
+/// whose [`TlsFailure`] and reason name the failed check and what to do.
 ///
 /// tokio-rustls reports a rustls error as an [`io::Error`] that wraps it;
 /// other I/O errors become [`TlsFailure::TimedOut`] or [`TlsFailure::Other`].
@@ -92,7 +92,7 @@ pub(crate) fn connection_error(operation: String, peer: PeerRole, error: io::Err
 }
 
 /// Builds an [`Error::Tls`] with [`TlsFailure::TimedOut`] for `operation`,
-/// in which `what` took longer than `limit`; `advice` says what to do.
+/// in which `what` took longer than `limit`; `advice` tells the reader what to do.
 pub(super) fn timed_out(
     operation: String,
     limit: std::time::Duration,
@@ -128,8 +128,8 @@ fn describe_io_error(error: &io::Error, peer: PeerRole) -> (TlsFailure, String) 
     }
 }
 
-/// Returns the [`TlsFailure`] of a rustls error and a reason that says what
-/// to do, for a peer in `role`.
+/// Returns the [`TlsFailure`] of a rustls error and a reason with what to do,
+/// for a peer in `role`.
 pub(crate) fn describe_rustls_error(error: &rustls::Error, role: PeerRole) -> (TlsFailure, String) {
     let peer = role.name();
     match error {

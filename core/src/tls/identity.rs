@@ -144,12 +144,12 @@ impl TlsIdentity {
         &self.subject
     }
 
-    /// The instance's certificate, DER.
+    /// Returns the instance's certificate, DER.
     pub fn certificate_der(&self) -> &[u8] {
         &self.chain[0]
     }
 
-    /// The certificate chain and the signing key, as rustls takes them.
+    /// Returns the certificate chain and the signing key, as rustls takes them.
     pub fn certified_key(&self) -> Arc<CertifiedKey> {
         let key = KeyStoreSigningKey::new(Arc::clone(&self.signer));
         Arc::new(CertifiedKey::new(self.chain.clone(), Arc::new(key)))
@@ -230,22 +230,22 @@ impl TrustAnchors {
         TrustAnchors::from_der(read_pem_certificates(path)?)
     }
 
-    /// The trusted certificates, as rustls' root store.
+    /// Returns the trusted certificates as rustls' root store.
     pub fn root_store(&self) -> Arc<RootCertStore> {
         Arc::clone(&self.roots)
     }
 
-    /// The trusted certificates, DER.
+    /// Returns the trusted certificates, DER.
     pub fn certificates(&self) -> impl Iterator<Item = &[u8]> {
         self.certificates.iter().map(|der| der.as_ref())
     }
 
-    /// The subjects of the trusted certificates, as x509-parser prints them.
+    /// Returns the subjects of the trusted certificates, as x509-parser prints them.
     pub fn subjects(&self) -> &[String] {
         &self.subjects
     }
 
-    /// The fingerprints of each trusted certificate.
+    /// Returns the fingerprints of each trusted certificate.
     pub fn fingerprints(&self) -> Vec<Fingerprints> {
         self.certificates
             .iter()

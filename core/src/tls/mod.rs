@@ -30,7 +30,7 @@ pub use peer::PeerIdentity;
 pub use signing::KeyStoreSigningKey;
 pub(crate) use verify::{parse_server_name, server_verifier};
 
-/// The cryptographic provider of every configuration certa makes: rustls'
+/// Returns the cryptographic provider of every configuration certa makes: rustls'
 /// ring provider, chosen explicitly so that no process-wide default is needed.
 pub fn crypto_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
     std::sync::Arc::new(rustls::crypto::ring::default_provider())

@@ -26,7 +26,7 @@ impl KeyStoreSigningKey {
         KeyStoreSigningKey { signer }
     }
 
-    /// The TLS signature schemes the key can sign with, preferred first.
+    /// Returns the TLS signature schemes the key can sign with, preferred first.
     fn schemes(&self) -> Vec<(SignatureScheme, SignatureAlgorithm)> {
         self.signer
             .signature_algorithms()
